@@ -1,0 +1,276 @@
+// Package dbmigrate applies Atlas versioned migration directories to a
+// database from Go, with the same lock and revisions table as the Atlas CLI,
+// one transaction per migration file.
+package dbmigrate
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/adler32"
+	"path/filepath"
+	"time"
+
+	"ariga.io/atlas/sql/migrate"
+	"ariga.io/atlas/sql/postgres"
+	"ariga.io/atlas/sql/schema"
+	"ariga.io/atlas/sql/sqlite"
+	"entgo.io/ent/dialect"
+)
+
+// DefaultLockName is the advisory lock the Atlas CLI takes while it applies
+// migrations; taking the same one keeps the CLI and the service from
+// migrating one database at the same time.
+const DefaultLockName = "atlas_migrate_execute"
+
+// Options configure Apply.
+type Options struct {
+	// LockName overrides DefaultLockName. On SQLite, Atlas implements the lock
+	// as a file in the temp directory named after the lock, so each database
+	// file needs its own name: see SQLiteLockName.
+	LockName string
+	// LockTimeout bounds the wait for the lock (default 30s).
+	LockTimeout time.Duration
+	// Operator is recorded in the revisions table (operator_version column).
+	Operator string
+	// DryRun reports the pending files without applying them.
+	DryRun bool
+}
+
+// Result is the outcome of Apply.
+type Result struct {
+	From    string   // version before (empty for a fresh database)
+	To      string   // version after
+	Applied []string // versions applied, in order (in a dry run, those that would be)
+}
+
+// State is a database's migration state against a directory.
+type State struct {
+	Current string   // latest applied version, empty if none
+	Latest  string   // latest version of the directory
+	Pending []string // versions not yet applied
+}
+
+// SQLiteLockName returns a lock name private to one SQLite file.
+func SQLiteLockName(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	return fmt.Sprintf("%s_%x", DefaultLockName, adler32.Checksum([]byte(abs)))
+}
+
+func openDriver(db schema.ExecQuerier, dialectName string) (migrate.Driver, error) {
+	switch dialectName {
+	case dialect.Postgres:
+		return postgres.Open(db)
+	case dialect.SQLite:
+		return sqlite.Open(db)
+	default:
+		return nil, fmt.Errorf("dbmigrate: unsupported dialect %q", dialectName)
+	}
+}
+
+// LatestVersion returns the version of the newest file of dir.
+func LatestVersion(dir migrate.Dir) (string, error) {
+	files, err := dir.Files()
+	if err != nil {
+		return "", fmt.Errorf("read migration directory: %w", err)
+	}
+	if len(files) == 0 {
+		return "", nil
+	}
+	return files[len(files)-1].Version(), nil
+}
+
+// Status reports which versions of dir db has applied, without writing.
+func Status(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir) (State, error) {
+	store, err := newRevisionStore(db, dialectName)
+	if err != nil {
+		return State{}, err
+	}
+	latest, err := LatestVersion(dir)
+	if err != nil {
+		return State{}, err
+	}
+	st := State{Latest: latest}
+	ok, err := store.exists(ctx)
+	if err != nil {
+		return State{}, err
+	}
+	applied := map[string]bool{}
+	if ok {
+		revs, err := store.ReadRevisions(ctx)
+		if err != nil {
+			return State{}, err
+		}
+		st.Current = currentVersion(revs)
+		for _, r := range revs {
+			applied[r.Version] = r.Applied == r.Total || r.Type&migrate.RevisionTypeBaseline != 0
+		}
+	}
+	files, err := dir.Files()
+	if err != nil {
+		return State{}, fmt.Errorf("read migration directory: %w", err)
+	}
+	for _, f := range files {
+		if !applied[f.Version()] {
+			st.Pending = append(st.Pending, f.Version())
+		}
+	}
+	return st, nil
+}
+
+// currentVersion is the newest fully applied revision.
+func currentVersion(revs []*migrate.Revision) string {
+	for i := len(revs) - 1; i >= 0; i-- {
+		if revs[i].Applied == revs[i].Total || revs[i].Type&migrate.RevisionTypeBaseline != 0 {
+			return revs[i].Version
+		}
+	}
+	return ""
+}
+
+// Apply brings db to the newest version of dir. It holds the migration lock
+// for the whole run and applies each file in its own transaction, so a
+// failing statement leaves the database at the previous file's version.
+func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir, opts Options) (res Result, err error) {
+	if opts.LockName == "" {
+		opts.LockName = DefaultLockName
+	}
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = 30 * time.Second
+	}
+	if opts.Operator == "" {
+		opts.Operator = "tenantkit"
+	}
+	drv, err := openDriver(db, dialectName)
+	if err != nil {
+		return res, fmt.Errorf("open migration driver: %w", err)
+	}
+	locker, ok := drv.(schema.Locker)
+	if !ok {
+		return res, fmt.Errorf("dbmigrate: %s driver cannot lock", dialectName)
+	}
+	// The unlock runs on the context given to Lock: it must outlive ctx, or a
+	// cancelled run would return the locked connection to the pool.
+	unlock, err := locker.Lock(context.WithoutCancel(ctx), opts.LockName, opts.LockTimeout)
+	if err != nil {
+		return res, fmt.Errorf("acquire migration lock %q: %w", opts.LockName, err)
+	}
+	defer func() {
+		if uerr := unlock(); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("release migration lock: %w", uerr))
+		}
+	}()
+
+	store, err := newRevisionStore(db, dialectName)
+	if err != nil {
+		return res, err
+	}
+	if !opts.DryRun {
+		if err := store.ensureTable(ctx); err != nil {
+			return res, err
+		}
+	}
+	revs, err := readRevisionsIfAny(ctx, store)
+	if err != nil {
+		return res, err
+	}
+	res.From = currentVersion(revs)
+	res.To = res.From
+
+	pending, err := pendingFiles(ctx, drv, dir, store, opts)
+	if err != nil {
+		return res, err
+	}
+	for _, f := range pending {
+		if opts.DryRun {
+			res.Applied = append(res.Applied, f.Version())
+			continue
+		}
+		if err := applyFile(ctx, db, dialectName, dir, f, opts.Operator); err != nil {
+			return res, fmt.Errorf("apply %s: %w", f.Name(), err)
+		}
+		res.Applied = append(res.Applied, f.Version())
+		res.To = f.Version()
+	}
+	return res, nil
+}
+
+func readRevisionsIfAny(ctx context.Context, store *revisionStore) ([]*migrate.Revision, error) {
+	ok, err := store.exists(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return store.ReadRevisions(ctx)
+}
+
+func pendingFiles(ctx context.Context, drv migrate.Driver, dir migrate.Dir, store *revisionStore, opts Options) ([]migrate.File, error) {
+	if opts.DryRun {
+		// A dry run must not create the revisions table; without it every
+		// file is pending.
+		ok, err := store.exists(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if err := migrate.Validate(dir); err != nil {
+				return nil, fmt.Errorf("validate migration directory: %w", err)
+			}
+			files, err := dir.Files()
+			return files, err
+		}
+	}
+	ex, err := migrate.NewExecutor(drv, dir, store, migrate.WithOperatorVersion(opts.Operator))
+	if err != nil {
+		return nil, fmt.Errorf("create migration executor: %w", err)
+	}
+	files, err := ex.Pending(ctx)
+	if errors.Is(err, migrate.ErrNoPendingFiles) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compute pending migrations: %w", err)
+	}
+	return files, nil
+}
+
+func applyFile(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir, f migrate.File, operator string) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, ignoreDone(tx.Rollback()))
+		}
+	}()
+	drv, err := openDriver(tx, dialectName)
+	if err != nil {
+		return err
+	}
+	store, err := newRevisionStore(tx, dialectName)
+	if err != nil {
+		return err
+	}
+	ex, err := migrate.NewExecutor(drv, dir, store, migrate.WithOperatorVersion(operator))
+	if err != nil {
+		return err
+	}
+	if err := ex.Execute(ctx, f); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
