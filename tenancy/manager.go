@@ -1,0 +1,458 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client is what a cached per-tenant client must offer: every ent client does.
+type Client interface {
+	Close() error
+}
+
+// Registry looks a tenant up by slug; ErrTenantNotFound if unknown.
+type Registry interface {
+	LookupTenant(ctx context.Context, slug string) (Tenant, error)
+}
+
+// Opener opens a client on a tenant's database. The manager calls it once
+// per tenant at a time, for tenants that are active and ready. An opener
+// bounds its client's pool: the manager's MaxClients times that bound is the
+// connection budget.
+type Opener[C Client] func(ctx context.Context, t Tenant) (C, error)
+
+// ManagerConfig bounds a Manager.
+type ManagerConfig struct {
+	// MaxClients is how many tenant clients may be open at once. When a new
+	// tenant needs one and all are open, the least recently used idle client
+	// is closed; if none is idle, the request waits (AcquireTimeout).
+	MaxClients int
+	// IdleTimeout closes clients unused for this long (0: only on pressure).
+	IdleTimeout time.Duration
+	// AcquireTimeout bounds the wait for a free slot (default 5s), after
+	// which Acquire fails with ErrCapacity.
+	AcquireTimeout time.Duration
+	// OpenTimeout bounds the registry lookup plus the open (default 30s).
+	OpenTimeout time.Duration
+	// Logger receives evictions and open failures (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Stats are counters of a Manager, for metrics.
+type Stats struct {
+	Open      int    // clients open now
+	InUse     int    // clients with at least one lease
+	Opens     uint64 // clients opened since start
+	Evictions uint64 // clients closed since start (pressure, idle, evict)
+	Waits     uint64 // acquires that had to wait for a slot
+	Failures  uint64 // acquires that failed (unknown, inactive, errors)
+}
+
+// Manager caches one client per tenant, opened on first use and shared by
+// every request of that tenant.
+type Manager[C Client] struct {
+	registry Registry
+	open     Opener[C]
+	cfg      ManagerConfig
+	log      *slog.Logger
+
+	mu        sync.RWMutex
+	entries   map[string]*entry[C]
+	slotFreed chan struct{} // closed and replaced whenever a slot may have freed
+	closed    bool
+
+	waiters                           atomic.Int64
+	opens, evictions, waits, failures atomic.Uint64
+
+	stopSweep chan struct{}
+	sweepDone chan struct{}
+}
+
+type entry[C any] struct {
+	slug     string
+	tenant   Tenant
+	client   C
+	ready    chan struct{} // closed once the open finished, well or not
+	ok       atomic.Bool   // the open succeeded
+	err      error         // the open's error, read after ready is closed
+	refs     atomic.Int64
+	lastUsed atomic.Int64 // unix nanoseconds
+	evicted  atomic.Bool
+	closing  sync.Once
+}
+
+func (e *entry[C]) getClient() C      { return e.client }
+func (e *entry[C]) getTenant() Tenant { return e.tenant }
+
+// NewManager returns a Manager; call Close when done.
+func NewManager[C Client](reg Registry, open Opener[C], cfg ManagerConfig) *Manager[C] {
+	if cfg.MaxClients < 1 {
+		cfg.MaxClients = 1
+	}
+	if cfg.AcquireTimeout <= 0 {
+		cfg.AcquireTimeout = 5 * time.Second
+	}
+	if cfg.OpenTimeout <= 0 {
+		cfg.OpenTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m := &Manager[C]{
+		registry:  reg,
+		open:      open,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		entries:   make(map[string]*entry[C], cfg.MaxClients),
+		slotFreed: make(chan struct{}),
+		stopSweep: make(chan struct{}),
+		sweepDone: make(chan struct{}),
+	}
+	if cfg.IdleTimeout > 0 {
+		go m.sweep()
+	} else {
+		close(m.sweepDone)
+	}
+	return m
+}
+
+// Lease is a tenant's client held for the length of a unit of work. The
+// client is never closed while a lease on it is held; Release it exactly once.
+type Lease[C Client] struct {
+	m *Manager[C]
+	e *entry[C]
+}
+
+// Client returns the tenant's client.
+func (l Lease[C]) Client() C { return l.e.client }
+
+// Tenant returns the registry entry the client was opened for.
+func (l Lease[C]) Tenant() Tenant { return l.e.tenant }
+
+// Release returns the lease.
+func (l Lease[C]) Release() { l.m.release(l.e) }
+
+// Acquire returns a lease on the client of slug, opening it if needed. Errors:
+// ErrInvalidSlug, ErrTenantNotFound, ErrTenantInactive, ErrTenantNotReady,
+// ErrCapacity, ErrManagerClosed, or the opener's and registry's errors.
+//
+// The hot path (client open) takes a read lock and two atomic operations and
+// does not allocate.
+func (m *Manager[C]) Acquire(ctx context.Context, slug string) (Lease[C], error) {
+	m.mu.RLock()
+	if e := m.entries[slug]; e != nil && e.ok.Load() {
+		e.refs.Add(1)
+		m.mu.RUnlock()
+		e.lastUsed.Store(time.Now().UnixNano())
+		return Lease[C]{m: m, e: e}, nil
+	}
+	m.mu.RUnlock()
+	l, err := m.acquireSlow(ctx, slug)
+	if err != nil {
+		m.failures.Add(1)
+	}
+	return l, err
+}
+
+// Do runs fn with the client of slug: the Go form of the seed's
+// TenantService.get_tenant_session("acme"), for jobs and scripts.
+func (m *Manager[C]) Do(ctx context.Context, slug string, fn func(ctx context.Context, client C) error) error {
+	l, err := m.Acquire(ctx, slug)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	return fn(NewContext(ctx, l.Tenant(), l.Client()), l.Client())
+}
+
+func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], error) {
+	if err := ValidateSlug(slug); err != nil {
+		return Lease[C]{}, err
+	}
+	deadline := time.Now().Add(m.cfg.AcquireTimeout)
+	waited := false
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return Lease[C]{}, ErrManagerClosed
+		}
+		if e := m.entries[slug]; e != nil {
+			// Opened meanwhile, or being opened: wait for that one open.
+			e.refs.Add(1)
+			m.mu.Unlock()
+			select {
+			case <-e.ready:
+			case <-ctx.Done():
+				m.release(e)
+				return Lease[C]{}, ctx.Err()
+			}
+			if !e.ok.Load() {
+				m.release(e)
+				return Lease[C]{}, e.err
+			}
+			e.lastUsed.Store(time.Now().UnixNano())
+			return Lease[C]{m: m, e: e}, nil
+		}
+		var victim *entry[C]
+		if len(m.entries) >= m.cfg.MaxClients {
+			victim = m.leastRecentlyUsedIdleLocked()
+			if victim == nil {
+				// Every slot is leased: wait for a release, bounded.
+				wait := m.slotFreed
+				m.waiters.Add(1)
+				m.mu.Unlock()
+				if !waited {
+					waited = true
+					m.waits.Add(1)
+				}
+				err := waitFor(ctx, wait, deadline)
+				m.waiters.Add(-1)
+				if err != nil {
+					return Lease[C]{}, err
+				}
+				continue
+			}
+			m.removeLocked(victim)
+		}
+		e := &entry[C]{slug: slug, ready: make(chan struct{})}
+		e.refs.Store(1)
+		m.entries[slug] = e
+		m.mu.Unlock()
+		if victim != nil {
+			m.closeIfIdle(victim, "capacity")
+		}
+		if err := m.openEntry(ctx, e); err != nil {
+			m.release(e)
+			return Lease[C]{}, err
+		}
+		return Lease[C]{m: m, e: e}, nil
+	}
+}
+
+func waitFor(ctx context.Context, ch <-chan struct{}, deadline time.Time) error {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return ErrCapacity
+	}
+}
+
+// openEntry looks the tenant up and opens its client. It runs detached from
+// the caller's cancellation: other requests may be waiting on the same open.
+func (m *Manager[C]) openEntry(ctx context.Context, e *entry[C]) error {
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.OpenTimeout)
+	defer cancel()
+	t, err := m.registry.LookupTenant(octx, e.slug)
+	if err == nil {
+		err = Servable(t)
+	}
+	if err == nil {
+		e.tenant = t
+		e.client, err = m.open(octx, t)
+		if err != nil {
+			err = fmt.Errorf("open tenant %s: %w", e.slug, err)
+		}
+	}
+	if err != nil {
+		e.err = err
+		m.mu.Lock()
+		if m.entries[e.slug] == e {
+			delete(m.entries, e.slug)
+		}
+		m.signalLocked()
+		m.mu.Unlock()
+		close(e.ready)
+		return err
+	}
+	m.opens.Add(1)
+	e.lastUsed.Store(time.Now().UnixNano())
+	e.ok.Store(true)
+	close(e.ready)
+	// Evicted (deactivated, say) while it was opening: close on last release.
+	return nil
+}
+
+// Servable reports why a registry entry must not be served, or nil.
+func Servable(t Tenant) error {
+	switch {
+	case !t.Active:
+		return ErrTenantInactive
+	case t.Status != StatusReady:
+		return fmt.Errorf("%w: status %s", ErrTenantNotReady, t.Status)
+	}
+	return nil
+}
+
+func (m *Manager[C]) release(e *entry[C]) {
+	if e.refs.Add(-1) != 0 {
+		return
+	}
+	if e.evicted.Load() {
+		m.closeEntry(e)
+	}
+	if m.waiters.Load() > 0 {
+		m.mu.Lock()
+		m.signalLocked()
+		m.mu.Unlock()
+	}
+}
+
+func (m *Manager[C]) signalLocked() {
+	close(m.slotFreed)
+	m.slotFreed = make(chan struct{})
+}
+
+// leastRecentlyUsedIdleLocked scans the cache: it runs only on a miss with a
+// full cache, and the cache is small (the budget divided by the pool size).
+func (m *Manager[C]) leastRecentlyUsedIdleLocked() *entry[C] {
+	var victim *entry[C]
+	for _, e := range m.entries {
+		if !e.ok.Load() || e.refs.Load() != 0 {
+			continue
+		}
+		if victim == nil || e.lastUsed.Load() < victim.lastUsed.Load() {
+			victim = e
+		}
+	}
+	return victim
+}
+
+// removeLocked takes e out of the cache; nobody can lease it afterwards, so
+// once its leases are released it is closed.
+func (m *Manager[C]) removeLocked(e *entry[C]) {
+	if m.entries[e.slug] == e {
+		delete(m.entries, e.slug)
+	}
+	e.evicted.Store(true)
+}
+
+func (m *Manager[C]) closeIfIdle(e *entry[C], reason string) {
+	m.log.Debug("tenant client evicted", slog.String("tenant", e.slug), slog.String("reason", reason))
+	if e.refs.Load() == 0 {
+		m.closeEntry(e)
+	}
+}
+
+func (m *Manager[C]) closeEntry(e *entry[C]) {
+	e.closing.Do(func() {
+		if !e.ok.Load() {
+			return
+		}
+		m.evictions.Add(1)
+		if err := e.client.Close(); err != nil {
+			m.log.Warn("closing tenant client", slog.String("tenant", e.slug), slog.Any("error", err))
+		}
+	})
+}
+
+// Evict closes the client of slug (once its running requests finish), so
+// the next request reads the registry again. Call it when a tenant is
+// deactivated or updated.
+func (m *Manager[C]) Evict(slug string) {
+	m.mu.Lock()
+	e := m.entries[slug]
+	if e != nil {
+		m.removeLocked(e)
+		m.signalLocked()
+	}
+	m.mu.Unlock()
+	if e != nil {
+		m.closeIfIdle(e, "evict")
+	}
+}
+
+// EvictAll evicts every client, for example after missed invalidations.
+func (m *Manager[C]) EvictAll() {
+	m.mu.Lock()
+	victims := make([]*entry[C], 0, len(m.entries))
+	for _, e := range m.entries {
+		m.removeLocked(e)
+		victims = append(victims, e)
+	}
+	m.signalLocked()
+	m.mu.Unlock()
+	for _, e := range victims {
+		m.closeIfIdle(e, "evict all")
+	}
+}
+
+func (m *Manager[C]) sweep() {
+	defer close(m.sweepDone)
+	every := max(m.cfg.IdleTimeout/4, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopSweep:
+			return
+		case now := <-t.C:
+			m.closeIdleBefore(now.Add(-m.cfg.IdleTimeout).UnixNano())
+		}
+	}
+}
+
+func (m *Manager[C]) closeIdleBefore(cutoff int64) {
+	var victims []*entry[C]
+	m.mu.Lock()
+	for _, e := range m.entries {
+		if e.ok.Load() && e.refs.Load() == 0 && e.lastUsed.Load() < cutoff {
+			m.removeLocked(e)
+			victims = append(victims, e)
+		}
+	}
+	if len(victims) > 0 {
+		m.signalLocked()
+	}
+	m.mu.Unlock()
+	for _, e := range victims {
+		m.closeIfIdle(e, "idle")
+	}
+}
+
+// Stats returns the manager's counters.
+func (m *Manager[C]) Stats() Stats {
+	m.mu.RLock()
+	s := Stats{Open: len(m.entries)}
+	for _, e := range m.entries {
+		if e.refs.Load() > 0 {
+			s.InUse++
+		}
+	}
+	m.mu.RUnlock()
+	s.Opens, s.Evictions, s.Waits, s.Failures = m.opens.Load(), m.evictions.Load(), m.waits.Load(), m.failures.Load()
+	return s
+}
+
+// Close closes every client: idle ones now, leased ones on release. Acquire
+// fails with ErrManagerClosed afterwards.
+func (m *Manager[C]) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	victims := make([]*entry[C], 0, len(m.entries))
+	for _, e := range m.entries {
+		m.removeLocked(e)
+		victims = append(victims, e)
+	}
+	m.signalLocked()
+	m.mu.Unlock()
+	close(m.stopSweep)
+	<-m.sweepDone
+	for _, e := range victims {
+		m.closeIfIdle(e, "close")
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"ariga.io/atlas/sql/migrate"
+
+	"github.com/tenantkit/tenantkit/tenancy/dbmigrate"
+	"github.com/tenantkit/tenantkit/tenancy/sqldb"
+)
+
+// Strategy is how a tenant database is brought to the latest schema.
+type Strategy string
+
+const (
+	// StrategyTemplate clones a template database kept at the latest
+	// migration (CREATE DATABASE ... TEMPLATE, or a file copy on SQLite):
+	// the time to provision does not grow with the number of migrations.
+	StrategyTemplate Strategy = "template"
+	// StrategyMigrate creates an empty database and applies every migration.
+	StrategyMigrate Strategy = "migrate"
+)
+
+// Provisioner creates tenant databases at the latest tenant migration.
+type Provisioner struct {
+	Server   sqldb.Server
+	Naming   Naming
+	Dir      migrate.Dir // the tenant migration directory
+	Strategy Strategy
+	Logger   *slog.Logger
+
+	mu              sync.Mutex
+	templateVersion string // the version the template was last seen at
+}
+
+// Provision creates database name and migrates it to the latest version,
+// which it returns. When replace is true an existing database of that name
+// is dropped first: the caller passes it only for tenants that never became
+// ready (a retried failed or stale provisioning), which hold no data.
+func (p *Provisioner) Provision(ctx context.Context, name string, replace bool) (string, error) {
+	if replace {
+		if err := p.Server.Drop(ctx, name); err != nil {
+			return "", fmt.Errorf("drop leftover database: %w", err)
+		}
+	}
+	template := ""
+	if p.Strategy != StrategyMigrate {
+		if _, err := p.PrepareTemplate(ctx); err != nil {
+			return "", err
+		}
+		template = p.Naming.TemplateName()
+	}
+	if err := p.Server.Create(ctx, name, template); err != nil {
+		return "", err
+	}
+	// Also after a clone: the template may have been behind (an older
+	// instance's), and this confirms the version the registry records.
+	res, err := p.Migrate(ctx, name, false)
+	if err != nil {
+		return "", err
+	}
+	return res.To, nil
+}
+
+// Migrate applies the pending tenant migrations to database name through a
+// short-lived pool.
+func (p *Provisioner) Migrate(ctx context.Context, name string, dryRun bool) (res dbmigrate.Result, err error) {
+	// Two connections: Atlas holds its lock on one and migrates on another.
+	db, err := p.Server.Open(ctx, name, sqldb.Pool{MaxOpen: 2, MaxIdle: 2})
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+	res, err = dbmigrate.Apply(ctx, db, p.Server.Dialect(), p.Dir, dbmigrate.Options{
+		LockName: p.Server.MigrationLockName(name),
+		DryRun:   dryRun,
+	})
+	if err != nil {
+		return res, fmt.Errorf("migrate %s: %w", name, err)
+	}
+	return res, nil
+}
+
+// PrepareTemplate creates the template database if needed and brings it to
+// the latest migration. No connection to it stays open afterwards: a clone
+// fails while one does.
+func (p *Provisioner) PrepareTemplate(ctx context.Context) (string, error) {
+	latest, err := dbmigrate.LatestVersion(p.Dir)
+	if err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.templateVersion == latest {
+		return latest, nil
+	}
+	name := p.Naming.TemplateName()
+	exists, err := p.Server.Exists(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if !exists {
+		if err := p.Server.Create(ctx, name, ""); err != nil && !errors.Is(err, sqldb.ErrDatabaseExists) {
+			return "", fmt.Errorf("create template database: %w", err)
+		}
+	}
+	res, err := p.Migrate(ctx, name, false)
+	if err != nil {
+		return "", fmt.Errorf("template: %w", err)
+	}
+	if len(res.Applied) > 0 && p.Logger != nil {
+		p.Logger.Info("template database migrated", slog.String("database", name), slog.String("from", res.From), slog.String("to", res.To))
+	}
+	p.templateVersion = res.To
+	return res.To, nil
+}
+
+// ForgetTemplate makes the next provisioning check the template again, for
+// example after the fleet command migrated it.
+func (p *Provisioner) ForgetTemplate() {
+	p.mu.Lock()
+	p.templateVersion = ""
+	p.mu.Unlock()
+}
