@@ -1,0 +1,342 @@
+// Package registry is the tenant registry service: it keeps the tenants
+// table of the main database, provisions each tenant's database before the
+// tenant is reported ready, and tells the tenancy manager (of this and every
+// other instance) when a tenant changes.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantkit/tenantkit/ent/maindb"
+	enttenant "github.com/tenantkit/tenantkit/ent/maindb/tenant"
+	"github.com/tenantkit/tenantkit/internal/apperr"
+	"github.com/tenantkit/tenantkit/tenancy"
+	"github.com/tenantkit/tenantkit/tenancy/sqldb"
+)
+
+// Invalidator drops what any instance caches about a tenant.
+type Invalidator interface {
+	Invalidate(ctx context.Context, slug string)
+}
+
+// reservedSlugs would read as something other than a tenant in a subdomain
+// or in logs.
+var reservedSlugs = map[string]bool{
+	"admin": true, "api": true, "www": true, "main": true, "master": true,
+	"template": true, "public": true, "postgres": true, "default": true,
+}
+
+// Service is the tenant registry.
+type Service struct {
+	client      *maindb.Client
+	provisioner *tenancy.Provisioner
+	naming      tenancy.Naming
+	invalidator Invalidator
+	log         *slog.Logger
+	// StaleAfter: a tenant left "provisioning" longer than this (its
+	// process died, say) may be provisioned again.
+	staleAfter       time.Duration
+	provisionTimeout time.Duration
+}
+
+// Options configure a Service.
+type Options struct {
+	Client           *maindb.Client
+	Provisioner      *tenancy.Provisioner
+	Naming           tenancy.Naming
+	Invalidator      Invalidator
+	Logger           *slog.Logger
+	StaleAfter       time.Duration // default 10m
+	ProvisionTimeout time.Duration // default 2m
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = 10 * time.Minute
+	}
+	if o.ProvisionTimeout <= 0 {
+		o.ProvisionTimeout = 2 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Service{client: o.Client, provisioner: o.Provisioner, naming: o.Naming,
+		invalidator: o.Invalidator, log: o.Logger, staleAfter: o.StaleAfter, provisionTimeout: o.ProvisionTimeout}
+}
+
+// CreateInput is a new tenant.
+type CreateInput struct {
+	Name        string
+	Slug        string
+	Description string
+}
+
+// UpdateInput changes a tenant; nil fields stay.
+type UpdateInput struct {
+	Name        *string
+	Description *string
+	IsActive    *bool
+}
+
+// ListInput pages the registry.
+type ListInput struct {
+	Limit    int
+	Offset   int
+	IsActive *bool
+}
+
+// ValidateSlug checks a slug for a new tenant: the SPEC pattern, a length
+// that fits the database name, and not reserved.
+func (s *Service) ValidateSlug(slug string) error {
+	if _, err := s.naming.DatabaseName(slug); err != nil {
+		return apperr.Validationf("slug", "must be lower-case letters and digits in groups joined by single hyphens, at most %d characters", s.naming.MaxSlugLen())
+	}
+	if reservedSlugs[slug] {
+		return apperr.Validationf("slug", "%q is reserved", slug)
+	}
+	return nil
+}
+
+// Create registers a tenant and provisions its database. The tenant is
+// answered only once its database exists at the latest migration; if
+// provisioning fails the tenant stays registered as failed, with the
+// error, and can be retried with Retry.
+func (s *Service) Create(ctx context.Context, in CreateInput) (*maindb.Tenant, error) {
+	if err := s.ValidateSlug(in.Slug); err != nil {
+		return nil, err
+	}
+	dbName, _ := s.naming.DatabaseName(in.Slug)
+	t, err := s.client.Tenant.Create().
+		SetName(in.Name).
+		SetSlug(in.Slug).
+		SetDescription(in.Description).
+		SetDatabase(dbName).
+		SetStatus(enttenant.StatusProvisioning).
+		Save(ctx)
+	if maindb.IsConstraintError(err) {
+		return nil, apperr.Wrap(err, apperr.Conflict, "a tenant with slug %q already exists", in.Slug)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("insert tenant: %w", err)
+	}
+	return s.provision(ctx, t, false)
+}
+
+// Retry provisions again a tenant whose provisioning failed, or stalled for
+// longer than the stale period. Its leftover database is dropped first: a
+// tenant that was never ready holds no data.
+func (s *Service) Retry(ctx context.Context, id uuid.UUID) (*maindb.Tenant, error) {
+	t, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case t.Status == enttenant.StatusReady:
+		return nil, apperr.New(apperr.Conflict, "tenant %q is already provisioned", t.Slug)
+	case t.Status == enttenant.StatusProvisioning && time.Since(t.UpdatedAt) < s.staleAfter:
+		return nil, apperr.New(apperr.Conflict, "tenant %q is being provisioned; retry after %s without progress", t.Slug, s.staleAfter)
+	}
+	// Claim the retry: only one caller moves the row back to provisioning.
+	n, err := s.client.Tenant.Update().
+		Where(enttenant.ID(t.ID), enttenant.StatusEQ(t.Status), enttenant.UpdatedAt(t.UpdatedAt)).
+		SetStatus(enttenant.StatusProvisioning).
+		SetStatusError("").
+		Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claim tenant for retry: %w", err)
+	}
+	if n == 0 {
+		return nil, apperr.New(apperr.Conflict, "tenant %q is being provisioned by another request", t.Slug)
+	}
+	t, err = s.client.Tenant.Get(ctx, t.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reload tenant: %w", err)
+	}
+	return s.provision(ctx, t, true)
+}
+
+func (s *Service) provision(ctx context.Context, t *maindb.Tenant, replace bool) (*maindb.Tenant, error) {
+	// Finish even if the client goes away: a half-provisioned tenant helps
+	// nobody.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.provisionTimeout)
+	defer cancel()
+	start := time.Now()
+	version, perr := s.provisioner.Provision(pctx, t.Database, replace)
+	upd := s.client.Tenant.UpdateOneID(t.ID)
+	if perr != nil {
+		s.log.ErrorContext(ctx, "tenant provisioning failed", slog.String("tenant", t.Slug), slog.Any("error", perr))
+		upd.SetStatus(enttenant.StatusFailed).SetStatusError(truncate(perr.Error(), 2000))
+	} else {
+		upd.SetStatus(enttenant.StatusReady).SetStatusError("").SetSchemaVersion(version).SetMigratedAt(time.Now().UTC())
+	}
+	saved, err := upd.Save(pctx)
+	if err != nil {
+		return nil, errors.Join(perr, fmt.Errorf("record provisioning outcome: %w", err))
+	}
+	if perr != nil {
+		code := apperr.Internal
+		if sqldb.IsUnavailable(perr) {
+			code = apperr.Unavailable
+		}
+		return nil, apperr.Wrap(perr, code, "provisioning the database of tenant %q failed; it is registered with status \"failed\" and can be retried with POST /api/v1/tenants/%s/provision", t.Slug, t.ID)
+	}
+	s.log.InfoContext(ctx, "tenant provisioned", slog.String("tenant", t.Slug), slog.String("database", t.Database),
+		slog.String("schema_version", version), slog.Duration("took", time.Since(start)))
+	return saved, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// SetInvalidator sets where tenant changes are announced; the manager that
+// needs them is built after the registry it reads from.
+func (s *Service) SetInvalidator(inv Invalidator) { s.invalidator = inv }
+
+// Get returns the tenant with id.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (*maindb.Tenant, error) {
+	t, err := s.client.Tenant.Get(ctx, id)
+	if maindb.IsNotFound(err) {
+		return nil, apperr.Wrap(err, apperr.TenantNotFound, "no tenant with id %s", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get tenant: %w", err)
+	}
+	return t, nil
+}
+
+// GetBySlug returns the tenant with slug.
+func (s *Service) GetBySlug(ctx context.Context, slug string) (*maindb.Tenant, error) {
+	if tenancy.ValidateSlug(slug) != nil {
+		// Nothing invalid was ever stored.
+		return nil, apperr.New(apperr.TenantNotFound, "no tenant with that slug")
+	}
+	t, err := s.client.Tenant.Query().Where(enttenant.Slug(slug)).Only(ctx)
+	if maindb.IsNotFound(err) {
+		return nil, apperr.Wrap(err, apperr.TenantNotFound, "no tenant with slug %q", slug)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get tenant by slug: %w", err)
+	}
+	return t, nil
+}
+
+// List returns a page of tenants, oldest first.
+func (s *Service) List(ctx context.Context, in ListInput) ([]*maindb.Tenant, error) {
+	q := s.client.Tenant.Query()
+	if in.IsActive != nil {
+		q = q.Where(enttenant.IsActive(*in.IsActive))
+	}
+	ts, err := q.Order(enttenant.ByCreatedAt(), enttenant.ByID()).Limit(in.Limit).Offset(in.Offset).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return ts, nil
+}
+
+// Update changes a tenant's name, description or activation, and evicts
+// its cached client everywhere.
+func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*maindb.Tenant, error) {
+	upd := s.client.Tenant.UpdateOneID(id)
+	if in.Name != nil {
+		upd.SetName(*in.Name)
+	}
+	if in.Description != nil {
+		upd.SetDescription(*in.Description)
+	}
+	if in.IsActive != nil {
+		upd.SetIsActive(*in.IsActive)
+	}
+	t, err := upd.Save(ctx)
+	if maindb.IsNotFound(err) {
+		return nil, apperr.Wrap(err, apperr.TenantNotFound, "no tenant with id %s", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update tenant: %w", err)
+	}
+	if s.invalidator != nil {
+		s.invalidator.Invalidate(ctx, t.Slug)
+	}
+	return t, nil
+}
+
+// Deactivate marks a tenant inactive: its data stays, its requests are
+// refused from now on, on every instance.
+func (s *Service) Deactivate(ctx context.Context, id uuid.UUID) (*maindb.Tenant, error) {
+	inactive := false
+	return s.Update(ctx, id, UpdateInput{IsActive: &inactive})
+}
+
+// LookupTenant implements tenancy.Registry.
+func (s *Service) LookupTenant(ctx context.Context, slug string) (tenancy.Tenant, error) {
+	t, err := s.client.Tenant.Query().Where(enttenant.Slug(slug)).Only(ctx)
+	if maindb.IsNotFound(err) {
+		return tenancy.Tenant{}, tenancy.ErrTenantNotFound
+	}
+	if err != nil {
+		return tenancy.Tenant{}, fmt.Errorf("look up tenant: %w", err)
+	}
+	return ToTenancy(t), nil
+}
+
+// ToTenancy converts a registry row to what the tenancy library needs.
+func ToTenancy(t *maindb.Tenant) tenancy.Tenant {
+	return tenancy.Tenant{
+		ID:            t.ID.String(),
+		Slug:          t.Slug,
+		Database:      t.Database,
+		Active:        t.IsActive,
+		Status:        tenancy.Status(t.Status),
+		SchemaVersion: t.SchemaVersion,
+	}
+}
+
+// RecordMigration stores the outcome of a migration run of a tenant.
+func (s *Service) RecordMigration(ctx context.Context, slug, version string, runErr error) error {
+	upd := s.client.Tenant.Update().Where(enttenant.Slug(slug))
+	if runErr != nil {
+		upd.SetStatusError(truncate(runErr.Error(), 2000))
+	} else {
+		upd.SetSchemaVersion(version).SetMigratedAt(time.Now().UTC()).SetStatusError("")
+	}
+	if _, err := upd.Save(ctx); err != nil {
+		return fmt.Errorf("record migration of %s: %w", slug, err)
+	}
+	return nil
+}
+
+// Orphans returns databases named like tenant databases that no registry
+// entry claims: left by a registry row deleted by hand, or a crash between
+// a drop and a create. They are reported, never dropped automatically.
+func (s *Service) Orphans(ctx context.Context, server sqldb.Server) ([]string, error) {
+	names, err := server.List(ctx, s.naming.TenantPrefix())
+	if err != nil {
+		return nil, err
+	}
+	known, err := s.client.Tenant.Query().Select(enttenant.FieldDatabase).Strings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list tenant databases: %w", err)
+	}
+	claimed := make(map[string]bool, len(known))
+	for _, k := range known {
+		claimed[k] = true
+	}
+	var orphans []string
+	for _, n := range names {
+		if !claimed[n] && n != s.naming.TemplateName() && !strings.HasPrefix(n, s.naming.TemplateName()) {
+			orphans = append(orphans, n)
+		}
+	}
+	return orphans, nil
+}
