@@ -60,12 +60,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (a *App, err 
 			a = nil
 		}
 	}()
-	if a.Server, err = openServer(cfg); err != nil {
+	if a.Server, err = OpenServer(cfg); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Server.Close)
-	if err := ensureDatabase(ctx, a.Server, cfg.DBName); err != nil {
-		return nil, err
+	if err := sqldb.EnsureDatabase(ctx, a.Server, cfg.DBName); err != nil {
+		return nil, fmt.Errorf("main database: %w", err)
 	}
 	a.MainDB, err = a.Server.Open(ctx, cfg.DBName, sqldb.Pool{
 		MaxOpen: cfg.DBMaxOpenConns, MaxIdle: cfg.DBMaxIdleConns, MaxLifetime: cfg.DBConnMaxLifetime,
@@ -114,26 +114,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (a *App, err 
 	return a, nil
 }
 
-func openServer(cfg config.Config) (sqldb.Server, error) {
+// OpenServer returns the database server the configuration selects.
+func OpenServer(cfg config.Config) (sqldb.Server, error) {
 	if cfg.Dialect() == config.DialectPostgres {
 		return sqldb.NewPostgres(cfg.DatabaseURL, "")
 	}
 	return sqldb.NewSQLite(cfg.DataDir)
-}
-
-// ensureDatabase creates the main database if it does not exist yet.
-func ensureDatabase(ctx context.Context, s sqldb.Server, name string) error {
-	ok, err := s.Exists(ctx, name)
-	if err != nil {
-		return fmt.Errorf("check main database %s: %w", s.Describe(name), err)
-	}
-	if ok {
-		return nil
-	}
-	if err := s.Create(ctx, name, ""); err != nil && !errors.Is(err, sqldb.ErrDatabaseExists) {
-		return fmt.Errorf("create main database %s: %w", s.Describe(name), err)
-	}
-	return nil
 }
 
 func (a *App) migrateMain(ctx context.Context) error {
@@ -244,7 +230,9 @@ func TenantOpener(server sqldb.Server, dir migrate.Dir, pool sqldb.Pool) (tenanc
 			_ = db.Close()
 			return nil, fmt.Errorf("read migration state: %w", err)
 		}
-		if st.Current != latest {
+		// Behind is refused; ahead is fine (a newer release migrated the
+		// fleet first, and migrations are written to be backward compatible).
+		if len(st.Pending) > 0 {
 			_ = db.Close()
 			return nil, fmt.Errorf("%w: database at %q, service needs %q", tenancy.ErrSchemaOutdated, st.Current, latest)
 		}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"entgo.io/ent/dialect"
@@ -152,6 +153,11 @@ func copyToMem(dir atlasmigrate.Dir) (*atlasmigrate.MemDir, error) {
 	return mem, nil
 }
 
+// entTablesMu serializes diffs: ent's NamedDiff mutates the tables it is
+// given (column and index links, index names), and those are the generated
+// packages' global Tables, shared by every Generator of the process.
+var entTablesMu sync.Mutex
+
 // diff replays dir on a fresh dev database, compares the result with the
 // target's tables and writes a migration file if they differ.
 func (g Generator) diff(ctx context.Context, t Target, dir atlasmigrate.Dir, name string) (changed bool, err error) {
@@ -160,6 +166,8 @@ func (g Generator) diff(ctx context.Context, t Target, dir atlasmigrate.Dir, nam
 		return false, err
 	}
 	defer func() { err = errors.Join(err, cleanup()) }()
+	entTablesMu.Lock()
+	defer entTablesMu.Unlock()
 	m, err := schema.NewMigrate(entsql.OpenDB(t.Dialect, db),
 		schema.WithDir(dir),
 		schema.WithMigrationMode(schema.ModeReplay),

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"hash/adler32"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"ariga.io/atlas/sql/migrate"
@@ -145,7 +147,18 @@ func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir,
 	if opts.Operator == "" {
 		opts.Operator = "tenantkit"
 	}
-	drv, err := openDriver(db, dialectName)
+	if dialectName != dialect.Postgres && dialectName != dialect.SQLite {
+		return res, fmt.Errorf("dbmigrate: unsupported dialect %q", dialectName)
+	}
+	// One connection holds the lock and applies the files: with the lock on
+	// one connection and the work on others, a small pool (or several runs
+	// sharing one) deadlocks.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return res, fmt.Errorf("get connection: %w", err)
+	}
+	defer conn.Close()
+	drv, err := openDriver(conn, dialectName)
 	if err != nil {
 		return res, fmt.Errorf("open migration driver: %w", err)
 	}
@@ -153,9 +166,7 @@ func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir,
 	if !ok {
 		return res, fmt.Errorf("dbmigrate: %s driver cannot lock", dialectName)
 	}
-	// The unlock runs on the context given to Lock: it must outlive ctx, or a
-	// cancelled run would return the locked connection to the pool.
-	unlock, err := locker.Lock(context.WithoutCancel(ctx), opts.LockName, opts.LockTimeout)
+	unlock, err := acquireLock(ctx, dialectName, locker, opts.LockName, opts.LockTimeout)
 	if err != nil {
 		return res, fmt.Errorf("acquire migration lock %q: %w", opts.LockName, err)
 	}
@@ -165,7 +176,7 @@ func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir,
 		}
 	}()
 
-	store, err := newRevisionStore(db, dialectName)
+	store, err := newRevisionStore(conn, dialectName)
 	if err != nil {
 		return res, err
 	}
@@ -180,6 +191,9 @@ func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir,
 	}
 	res.From = currentVersion(revs)
 	res.To = res.From
+	if err := checkApplied(dir, revs); err != nil {
+		return res, err
+	}
 
 	pending, err := pendingFiles(ctx, drv, dir, store, opts)
 	if err != nil {
@@ -190,13 +204,102 @@ func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir,
 			res.Applied = append(res.Applied, f.Version())
 			continue
 		}
-		if err := applyFile(ctx, db, dialectName, dir, f, opts.Operator); err != nil {
+		if err := applyFile(ctx, conn, dialectName, dir, f, opts.Operator); err != nil {
 			return res, fmt.Errorf("apply %s: %w", f.Name(), err)
 		}
 		res.Applied = append(res.Applied, f.Version())
 		res.To = f.Version()
 	}
 	return res, nil
+}
+
+// sqliteLocks serializes this process's runs per SQLite lock name: Atlas's
+// SQLite lock reads the lock file, then creates it, so two goroutines can
+// both take it.
+var sqliteLocks sync.Map // lock name -> chan struct{} (capacity 1)
+
+// acquireLock takes the migration lock, waiting up to timeout. Atlas's
+// PostgreSQL advisory lock waits by itself; its SQLite lock file fails at
+// once with "lock ... already taken", so it is retried here.
+func acquireLock(ctx context.Context, dialectName string, locker schema.Locker, name string, timeout time.Duration) (schema.UnlockFunc, error) {
+	// The unlock runs on the context given to Lock: it must outlive ctx, or a
+	// cancelled run would return the locked connection to the pool.
+	lockCtx := context.WithoutCancel(ctx)
+	if dialectName != dialect.SQLite {
+		return locker.Lock(lockCtx, name, timeout)
+	}
+	deadline := time.Now().Add(timeout)
+	v, _ := sqliteLocks.LoadOrStore(name, make(chan struct{}, 1))
+	local := v.(chan struct{})
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case local <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-timer.C:
+		return nil, schema.ErrLocked
+	}
+	for delay := 25 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		unlock, err := locker.Lock(lockCtx, name, timeout)
+		if err == nil {
+			return func() error {
+				defer func() { <-local }()
+				return unlock()
+			}, nil
+		}
+		if !strings.Contains(err.Error(), "already taken") || time.Now().Add(delay).After(deadline) {
+			<-local
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			<-local
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// checkApplied refuses a directory whose already applied files differ from
+// what the database recorded: a file edited after it was applied and then
+// re-hashed into atlas.sum. Atlas's executor only checks atlas.sum against
+// the files, and would skip such a file silently. Fully applied revisions
+// are compared; baselines and partially applied ones carry no usable hash.
+func checkApplied(dir migrate.Dir, revs []*migrate.Revision) error {
+	if len(revs) == 0 {
+		return nil
+	}
+	if err := migrate.Validate(dir); err != nil {
+		return fmt.Errorf("validate migration directory: %w", err)
+	}
+	sum, err := dir.Checksum()
+	if err != nil {
+		return fmt.Errorf("compute migration directory checksum: %w", err)
+	}
+	files, err := dir.Files()
+	if err != nil {
+		return fmt.Errorf("read migration directory: %w", err)
+	}
+	names := make(map[string]string, len(files))
+	for _, f := range files {
+		names[f.Version()] = f.Name()
+	}
+	for _, r := range revs {
+		name, ok := names[r.Version]
+		if !ok || r.Hash == "" || r.Type&migrate.RevisionTypeExecute == 0 || r.Applied != r.Total {
+			continue
+		}
+		h, err := sum.SumByName(name)
+		if err != nil {
+			return fmt.Errorf("checksum of %s: %w", name, err)
+		}
+		if h != r.Hash {
+			return fmt.Errorf("migration file %s was edited after it was applied (recorded hash %s, file hash %s): %w",
+				name, r.Hash, h, migrate.ErrChecksumMismatch)
+		}
+	}
+	return nil
 }
 
 func readRevisionsIfAny(ctx context.Context, store *revisionStore) ([]*migrate.Revision, error) {
@@ -237,7 +340,7 @@ func pendingFiles(ctx context.Context, drv migrate.Driver, dir migrate.Dir, stor
 	return files, nil
 }
 
-func applyFile(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir, f migrate.File, operator string) (err error) {
+func applyFile(ctx context.Context, db *sql.Conn, dialectName string, dir migrate.Dir, f migrate.File, operator string) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -273,4 +376,22 @@ func ignoreDone(err error) error {
 		return nil
 	}
 	return err
+}
+
+// Lock takes the named advisory lock on db (PostgreSQL: pg_advisory_lock on
+// a dedicated connection; SQLite: Atlas's lock file), waiting up to timeout.
+func Lock(ctx context.Context, db *sql.DB, dialectName, name string, timeout time.Duration) (unlock func() error, err error) {
+	drv, err := openDriver(db, dialectName)
+	if err != nil {
+		return nil, err
+	}
+	locker, ok := drv.(schema.Locker)
+	if !ok {
+		return nil, fmt.Errorf("dbmigrate: %s driver cannot lock", dialectName)
+	}
+	u, err := acquireLock(ctx, dialectName, locker, name, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("acquire lock %q: %w", name, err)
+	}
+	return u, nil
 }

@@ -133,8 +133,8 @@ func (p *Postgres) Exists(ctx context.Context, name string) (bool, error) {
 
 // Create implements Server. With a template, PostgreSQL copies it (WAL_LOG
 // strategy, the default of PostgreSQL 15); that fails while any session is
-// connected to the template, so Create retries for a few seconds on that
-// one error.
+// connected to the template (PostgreSQL itself waits 5 s before it reports
+// that), so Create retries that one error until TemplateBusyTimeout.
 func (p *Postgres) Create(ctx context.Context, name, template string) error {
 	if err := ValidateName(name); err != nil {
 		return err
@@ -151,7 +151,8 @@ func (p *Postgres) Create(ctx context.Context, name, template string) error {
 		return err
 	}
 	delay := 50 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	deadline := time.Now().Add(TemplateBusyTimeout)
+	for {
 		_, err = db.ExecContext(ctx, stmt)
 		if err == nil {
 			return nil
@@ -161,8 +162,12 @@ func (p *Postgres) Create(ctx context.Context, name, template string) error {
 			switch pqErr.Code {
 			case "42P04": // duplicate_database
 				return fmt.Errorf("create database %s: %w", name, ErrDatabaseExists)
+			case "23505": // unique_violation: a concurrent CREATE DATABASE of the same name won the race
+				if pqErr.Constraint == "pg_database_datname_index" || strings.Contains(pqErr.Message, "pg_database_datname_index") {
+					return fmt.Errorf("create database %s: %w", name, ErrDatabaseExists)
+				}
 			case "55006": // object_in_use: someone is connected to the template
-				if attempt < 20 {
+				if time.Now().Add(delay).Before(deadline) {
 					select {
 					case <-ctx.Done():
 						return ctx.Err()
@@ -175,6 +180,10 @@ func (p *Postgres) Create(ctx context.Context, name, template string) error {
 		return classify(fmt.Errorf("create database %s: %w", name, err))
 	}
 }
+
+// TemplateBusyTimeout bounds how long Create keeps retrying a clone while
+// another session is connected to the template.
+const TemplateBusyTimeout = 15 * time.Second
 
 // Drop implements Server. WITH (FORCE) ends the sessions still connected.
 func (p *Postgres) Drop(ctx context.Context, name string) error {

@@ -83,3 +83,19 @@ type Server interface {
 	// Close releases the administrative connections.
 	Close() error
 }
+
+// EnsureDatabase creates database name if it does not exist yet; a
+// concurrent creator winning the race is not an error.
+func EnsureDatabase(ctx context.Context, s Server, name string) error {
+	ok, err := s.Exists(ctx, name)
+	if err != nil {
+		return fmt.Errorf("check database %s: %w", s.Describe(name), err)
+	}
+	if ok {
+		return nil
+	}
+	if err := s.Create(ctx, name, ""); err != nil && !errors.Is(err, ErrDatabaseExists) {
+		return fmt.Errorf("create database %s: %w", s.Describe(name), err)
+	}
+	return nil
+}
