@@ -99,7 +99,7 @@ func writeError(c *gin.Context, err error) {
 	status := statusOf(e.Code)
 	rid := requestID(c)
 	if status >= 500 {
-		slog.ErrorContext(c.Request.Context(), "request failed",
+		loggerOf(c).ErrorContext(c.Request.Context(), "request failed",
 			slog.String("request_id", rid), slog.Int("status", status),
 			slog.String("code", string(e.Code)), slog.Any("error", err))
 	}

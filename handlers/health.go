@@ -21,7 +21,7 @@ func readyz(ready func(context.Context) error) gin.HandlerFunc {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		if err := ready(ctx); err != nil {
-			slog.WarnContext(ctx, "readiness check failed", slog.String("request_id", requestID(c)), slog.Any("error", err))
+			loggerOf(c).WarnContext(ctx, "readiness check failed", slog.String("request_id", requestID(c)), slog.Any("error", err))
 			writeError(c, apperr.Wrap(err, apperr.Unavailable, "the main database is unreachable"))
 			return
 		}

@@ -21,7 +21,14 @@ import (
 
 const requestIDHeader = "X-Request-ID"
 
-type requestIDKey struct{}
+// requestKey carries what the router knows of a request to the error
+// writer: its id and the application's logger.
+type requestKey struct{}
+
+type requestInfo struct {
+	id  string
+	log *slog.Logger
+}
 
 // requestIDRE bounds what a client may send as its own request id before we
 // echo it in a header and write it in logs.
@@ -29,14 +36,14 @@ var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // withRequestID reuses a well-formed incoming X-Request-ID, or makes one,
 // and returns it on the response.
-func withRequestID() gin.HandlerFunc {
+func withRequestID(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		rid := c.GetHeader(requestIDHeader)
 		if !requestIDRE.MatchString(rid) {
 			rid = newRequestID()
 		}
 		c.Header(requestIDHeader, rid)
-		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, rid))
+		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestKey{}, &requestInfo{id: rid, log: log}))
 		c.Next()
 	}
 }
@@ -47,15 +54,22 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
-func requestID(c *gin.Context) string {
-	rid, _ := c.Request.Context().Value(requestIDKey{}).(string)
-	return rid
-}
+func requestID(c *gin.Context) string { return RequestIDFrom(c.Request.Context()) }
 
 // RequestIDFrom returns the request id of ctx, for logging in lower layers.
 func RequestIDFrom(ctx context.Context) string {
-	rid, _ := ctx.Value(requestIDKey{}).(string)
-	return rid
+	if ri, ok := ctx.Value(requestKey{}).(*requestInfo); ok {
+		return ri.id
+	}
+	return ""
+}
+
+// loggerOf returns the application's logger for the request.
+func loggerOf(c *gin.Context) *slog.Logger {
+	if ri, ok := c.Request.Context().Value(requestKey{}).(*requestInfo); ok && ri.log != nil {
+		return ri.log
+	}
+	return slog.Default()
 }
 
 // withAccessLog logs one line per request. The path logged is the route

@@ -160,7 +160,9 @@ func normalizeEmail(errs apperr.FieldErrors, v string) string {
 		errs.Add("email", "is required")
 		return v
 	}
-	if len(v) > 254 {
+	// The bound is on the stored (lower-cased) form, which can be longer
+	// than the input: "Ⱥ" takes 2 bytes, "ⱥ" 3.
+	if len(v) > 254 || len(strings.ToLower(v)) > 254 {
 		errs.Add("email", "must be at most 254 characters")
 		return v
 	}

@@ -41,6 +41,9 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = 30 * time.Second
 	}
@@ -54,7 +57,7 @@ func NewRouter(d Deps) *gin.Engine {
 	if !d.TrustProxyHeaders {
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(withRequestID(), withRecovery(d.Logger), withAccessLog(d.Logger))
+	r.Use(withRequestID(d.Logger), withRecovery(d.Logger), withAccessLog(d.Logger))
 	if d.MetricsMiddleware != nil {
 		r.Use(d.MetricsMiddleware)
 	}
@@ -74,18 +77,20 @@ func NewRouter(d Deps) *gin.Engine {
 	api := r.Group("/api/v1", withBodyLimit(d.MaxBodyBytes), withTimeout(d.RequestTimeout))
 
 	admin := api.Group("/tenants", requireAdmin(d.AdminAPIKey))
-	// The seed's own example posts to /api/tenants/: kept as an alias.
+	// The seed's own example posts to /api/tenants/: the whole registry API
+	// is served there too, as an alias.
 	alias := r.Group("/api/tenants", withBodyLimit(d.MaxBodyBytes), withTimeout(d.RequestTimeout), requireAdmin(d.AdminAPIKey))
 	if d.Registry != nil {
 		h := tenantHandlers{reg: d.Registry}
-		handle(admin, http.MethodPost, "", h.create)
-		handle(alias, http.MethodPost, "", h.create)
-		handle(admin, http.MethodGet, "", h.list)
-		handle(admin, http.MethodGet, "/:tenant_id", h.get)
-		handle(admin, http.MethodGet, "/slug/:tenant_slug", h.getBySlug)
-		handle(admin, http.MethodPut, "/:tenant_id", h.update)
-		handle(admin, http.MethodDelete, "/:tenant_id", h.deactivate)
-		handle(admin, http.MethodPost, "/:tenant_id/provision", h.retryProvision)
+		for _, g := range []*gin.RouterGroup{admin, alias} {
+			handle(g, http.MethodPost, "", h.create)
+			handle(g, http.MethodGet, "", h.list)
+			handle(g, http.MethodGet, "/:tenant_id", h.get)
+			handle(g, http.MethodGet, "/slug/:tenant_slug", h.getBySlug)
+			handle(g, http.MethodPut, "/:tenant_id", h.update)
+			handle(g, http.MethodDelete, "/:tenant_id", h.deactivate)
+			handle(g, http.MethodPost, "/:tenant_id/provision", h.retryProvision)
+		}
 	} else {
 		disabled := func(c *gin.Context) {
 			writeError(c, apperr.New(apperr.MultiTenancyDisabled, "tenant management is off: set MULTI_TENANT_ENABLED=true"))

@@ -114,7 +114,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*maindb.Tenant, e
 		return nil, err
 	}
 	dbName, _ := s.naming.DatabaseName(in.Slug)
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	t, err := s.client.Tenant.Create().
+		SetCreatedAt(now).
+		SetUpdatedAt(now).
 		SetName(in.Name).
 		SetSlug(in.Slug).
 		SetDescription(in.Description).

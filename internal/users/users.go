@@ -6,6 +6,7 @@ package users
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -28,7 +29,9 @@ type UpdateInput struct {
 
 // Create inserts a user; Conflict if the email is taken in this tenant.
 func Create(ctx context.Context, c *tenantdb.Client, in CreateInput) (*tenantdb.User, error) {
-	u, err := c.User.Create().SetEmail(in.Email).SetName(in.Name).Save(ctx)
+	// One clock reading, so a new user's created_at equals its updated_at.
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	u, err := c.User.Create().SetEmail(in.Email).SetName(in.Name).SetCreatedAt(now).SetUpdatedAt(now).Save(ctx)
 	if tenantdb.IsConstraintError(err) {
 		return nil, apperr.Wrap(err, apperr.Conflict, "a user with email %q already exists", in.Email)
 	}

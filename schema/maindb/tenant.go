@@ -34,9 +34,12 @@ func (Tenant) Fields() []ent.Field {
 		field.UUID("id", uuid.UUID{}).
 			Default(uuid.New).
 			Immutable(),
+		// Lengths in characters, not bytes (MaxLen): the API counts
+		// characters, and a byte bound let valid non-ASCII text through to
+		// a failed insert (500).
 		field.String("name").
 			NotEmpty().
-			MaxLen(200),
+			MaxRuneLen(200),
 		// The slug names the tenant in requests and in its database name; it
 		// never changes because the database name is derived from it.
 		field.String("slug").
@@ -45,7 +48,7 @@ func (Tenant) Fields() []ent.Field {
 			Unique().
 			Immutable(),
 		field.String("description").
-			MaxLen(2000).
+			MaxRuneLen(2000).
 			Default(""),
 		field.Bool("is_active").
 			Default(true),

@@ -39,9 +39,10 @@ func (User) Fields() []ent.Field {
 			NotEmpty().
 			MaxLen(254).
 			Unique(),
+		// 200 characters, not bytes: the API counts characters.
 		field.String("name").
 			NotEmpty().
-			MaxLen(200),
+			MaxRuneLen(200),
 	}
 }
 
