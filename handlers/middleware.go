@@ -151,7 +151,13 @@ func requireAdmin(key string) gin.HandlerFunc {
 	}
 	want := sha256.Sum256([]byte(key))
 	return func(c *gin.Context) {
-		token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		// The scheme is case-insensitive (RFC 9110 section 11.1).
+		auth := c.GetHeader("Authorization")
+		ok := len(auth) > len("Bearer ") && strings.EqualFold(auth[:len("Bearer ")], "Bearer ")
+		token := ""
+		if ok {
+			token = auth[len("Bearer "):]
+		}
 		got := sha256.Sum256([]byte(token))
 		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			c.Header("WWW-Authenticate", `Bearer realm="tenantkit-admin"`)

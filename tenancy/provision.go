@@ -38,24 +38,30 @@ type Provisioner struct {
 }
 
 // Provision creates database name and migrates it to the latest version,
-// which it returns. When replace is true an existing database of that name
-// is dropped first: the caller passes it only for tenants that never became
-// ready (a retried failed or stale provisioning), which hold no data.
-func (p *Provisioner) Provision(ctx context.Context, name string, replace bool) (string, error) {
-	if replace {
-		if err := p.Server.Drop(ctx, name); err != nil {
-			return "", fmt.Errorf("drop leftover database: %w", err)
-		}
-	}
-	template := ""
-	if p.Strategy != StrategyMigrate {
-		if _, err := p.PrepareTemplate(ctx); err != nil {
+// which it returns. With adopt, an existing database of that name is kept
+// and migrated instead of refused: a retried provisioning whose earlier
+// attempt created the database (and then failed, or died) resumes from
+// there. Nothing is ever dropped: a database holding anything Atlas did not
+// put there makes the migration fail ("not clean") rather than be lost.
+func (p *Provisioner) Provision(ctx context.Context, name string, adopt bool) (string, error) {
+	exists := false
+	if adopt {
+		var err error
+		if exists, err = p.Server.Exists(ctx, name); err != nil {
 			return "", err
 		}
-		template = p.Naming.TemplateName()
 	}
-	if err := p.Server.Create(ctx, name, template); err != nil {
-		return "", err
+	if !exists {
+		template := ""
+		if p.Strategy != StrategyMigrate {
+			if _, err := p.PrepareTemplate(ctx); err != nil {
+				return "", err
+			}
+			template = p.Naming.TemplateName()
+		}
+		if err := p.Server.Create(ctx, name, template); err != nil {
+			return "", err
+		}
 	}
 	// Also after a clone: the template may have been behind (an older
 	// instance's), and this confirms the version the registry records.

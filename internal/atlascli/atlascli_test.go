@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -14,7 +15,10 @@ import (
 	"ariga.io/atlas/sql/migrate"
 	"entgo.io/ent/dialect"
 
+	"github.com/tenantkit/tenantkit/config"
+	enttenant "github.com/tenantkit/tenantkit/ent/maindb/tenant"
 	"github.com/tenantkit/tenantkit/internal/atlascli"
+	"github.com/tenantkit/tenantkit/internal/fleet"
 	"github.com/tenantkit/tenantkit/internal/testdb"
 	"github.com/tenantkit/tenantkit/migrations"
 	"github.com/tenantkit/tenantkit/tenancy/dbmigrate"
@@ -332,4 +336,157 @@ func TestApplyTemplateEnv(t *testing.T) {
 		t.Errorf("template: dbmigrate.Status = %+v, want %s with nothing pending", st, want)
 	}
 	assertAllByCLI(ctx, t, name, db)
+}
+
+// writeTenantDir writes the committed tenant/postgres migrations plus extra
+// files (name -> SQL) and their atlas.sum into a temporary directory, and
+// returns its path and the directory.
+func writeTenantDir(t *testing.T, extra map[string]string) (string, migrate.Dir) {
+	t.Helper()
+	p := t.TempDir()
+	local, err := migrate.NewLocalDir(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := dir(t, migrations.Tenant).Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if err := local.WriteFile(f.Name(), f.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range extra {
+		if err := local.WriteFile(name, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := local.Checksum()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.WriteSumFile(local, sum); err != nil {
+		t.Fatal(err)
+	}
+	return p, local
+}
+
+// The fleet command and the CLI read each other's work on a fleet of
+// tenants cloned from the template: what `atlas migrate apply --env tenants`
+// applied, Fleet.Status reports as current; what Fleet.Migrate applied,
+// `atlas migrate status` reports as current. The tenants are cloned at the
+// latest committed version, so each direction rolls out an extra file.
+func TestFleetAndCLIAgreeOnTenants(t *testing.T) {
+	requireCLI(t)
+	ctx := testContext(t)
+	env := testdb.Postgres(t)
+	cfg, err := config.Load([]string{"DATABASE_URL=" + env.URL}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, closeFleet, err := fleet.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeFleet() })
+	if _, err := dbmigrate.Apply(ctx, f.MainDB, dialect.Postgres, f.MainDir, dbmigrate.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	base := latest(t, dir(t, migrations.Tenant))
+	pg := env.Server.(*sqldb.Postgres)
+	var urls []string
+	for i := range 5 {
+		slug := fmt.Sprintf("tenant-%d", i+1)
+		name, err := f.Naming.DatabaseName(slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		version, err := f.Provisioner.Provision(ctx, name, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Main.Tenant.Create().SetName(slug).SetSlug(slug).SetDatabase(name).
+			SetStatus(enttenant.StatusReady).SetSchemaVersion(version).Save(ctx); err != nil {
+			t.Fatal(err)
+		}
+		urls = append(urls, pg.URL(name))
+	}
+	cliStatusOf := func(url, dirURL string) cliStatus {
+		t.Helper()
+		out, err := atlascli.Run(ctx, "migrate", "status", "--url", url, "--dir", dirURL, "--format", "{{ json . }}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st cliStatus
+		if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &st); err != nil {
+			t.Fatalf("decode migrate status output: %v\n%s", err, out)
+		}
+		return st
+	}
+	// The clones carry the template's revisions: the CLI sees them at the
+	// latest committed version.
+	for _, u := range urls {
+		if st := cliStatusOf(u, "file://migrations/tenant/postgres"); st.Status != "OK" || st.Current != base || len(st.Pending) != 0 {
+			t.Errorf("clone: atlas migrate status = %+v, want OK at %s", st, base)
+		}
+	}
+
+	// The CLI rolls out A; Fleet.Status reports every tenant at A.
+	const versionA, versionB = "20991231000001", "20991231000002"
+	fileA := map[string]string{versionA + "_cli_notes.sql": "CREATE TABLE cli_notes (id integer PRIMARY KEY);\n"}
+	pathA, dirA := writeTenantDir(t, fileA)
+	out, err := atlascli.RunEnv(ctx, []string{"DATABASE_URL=" + env.URL}, "migrate", "apply", "--env", "tenants", "--dir", "file://"+pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out, "-- migrating version "+versionA); n != 5 {
+		t.Errorf("atlas migrated %d tenants to %s, want 5:\n%s", n, versionA, out)
+	}
+	f.TenantDir = dirA
+	lines, orphans, err := f.Status(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants := 0
+	for _, l := range lines {
+		if l.Kind != fleet.KindTenant {
+			continue
+		}
+		tenants++
+		if l.Err != nil || l.Current != versionA || l.Latest != versionA || l.Pending != 0 {
+			t.Errorf("Fleet.Status after the CLI: %s = %+v, want %s with 0 pending", l.Slug, l, versionA)
+		}
+	}
+	if tenants != 5 || len(orphans) != 0 {
+		t.Errorf("Fleet.Status: %d tenant lines, orphans %v; want 5, none", tenants, orphans)
+	}
+
+	// Fleet.Migrate rolls out B; the CLI reports every tenant at B.
+	extra := map[string]string{versionB + "_fleet_notes.sql": "CREATE TABLE fleet_notes (id integer PRIMARY KEY);\n"}
+	for k, v := range fileA {
+		extra[k] = v
+	}
+	pathAB, dirAB := writeTenantDir(t, extra)
+	f.TenantDir = dirAB
+	var applied int
+	if _, err := f.Migrate(ctx, fleet.Options{Concurrency: 3}, func(o fleet.Outcome) {
+		if o.Kind == fleet.KindTenant {
+			if o.Err != nil || !slices.Equal(o.Applied, []string{versionB}) {
+				t.Errorf("Fleet.Migrate: %s applied %v (%v), want [%s]", o.Slug, o.Applied, o.Err, versionB)
+			}
+			applied++
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if applied != 5 {
+		t.Errorf("Fleet.Migrate reported %d tenants, want 5", applied)
+	}
+	for _, u := range urls {
+		st := cliStatusOf(u, "file://"+pathAB)
+		if st.Status != "OK" || st.Current != versionB || len(st.Pending) != 0 || len(st.Applied) != 3 {
+			t.Errorf("atlas migrate status after Fleet.Migrate = %+v, want OK at %s, 3 applied, none pending", st, versionB)
+		}
+	}
 }

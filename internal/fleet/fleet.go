@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,7 +181,7 @@ func (f *Fleet) migrateTemplate(ctx context.Context, dryRun bool) Outcome {
 		return Outcome{Kind: KindTemplate, Database: name, Skipped: "does not exist yet (created on first provisioning)"}
 	}
 	start := time.Now()
-	res, err := f.Provisioner.Migrate(ctx, name, dryRun)
+	res, err := f.migrateTenantDB(ctx, name, dryRun)
 	return Outcome{Kind: KindTemplate, Database: name, From: res.From, To: res.To, Applied: res.Applied, Took: time.Since(start), Err: err}
 }
 
@@ -192,7 +193,16 @@ func (f *Fleet) migrateTenant(ctx context.Context, t *maindb.Tenant, dryRun bool
 		return o
 	}
 	start := time.Now()
-	res, err := f.Provisioner.Migrate(ctx, t.Database, dryRun)
+	var res dbmigrate.Result
+	// A missing database is a failure, not something to create: SQLite's
+	// Open would create an empty file and migrate it from scratch.
+	exists, err := f.Server.Exists(ctx, t.Database)
+	if err == nil && !exists {
+		err = fmt.Errorf("database %s does not exist", t.Database)
+	}
+	if err == nil {
+		res, err = f.migrateTenantDB(ctx, t.Database, dryRun)
+	}
 	o.From, o.To, o.Applied, o.Took, o.Err = res.From, res.To, res.Applied, time.Since(start), err
 	if dryRun {
 		return o
@@ -214,6 +224,13 @@ func (f *Fleet) migrateTenant(ctx context.Context, t *maindb.Tenant, dryRun bool
 	return o
 }
 
+// migrateTenantDB applies f.TenantDir, the directory Status reports
+// against, to a tenant or template database.
+func (f *Fleet) migrateTenantDB(ctx context.Context, name string, dryRun bool) (dbmigrate.Result, error) {
+	p := &tenancy.Provisioner{Server: f.Server, Naming: f.Naming, Dir: f.TenantDir}
+	return p.Migrate(ctx, name, dryRun)
+}
+
 func (f *Fleet) migrateOne(ctx context.Context, kind Kind, slug, name string, dir migrate.Dir, db *sql.DB, dryRun bool) Outcome {
 	start := time.Now()
 	res, err := dbmigrate.Apply(ctx, db, f.Server.Dialect(), dir, dbmigrate.Options{
@@ -222,9 +239,10 @@ func (f *Fleet) migrateOne(ctx context.Context, kind Kind, slug, name string, di
 	return Outcome{Kind: kind, Slug: slug, Database: name, From: res.From, To: res.To, Applied: res.Applied, Took: time.Since(start), Err: err}
 }
 
+// truncate bounds s to n bytes without splitting a UTF-8 sequence.
 func truncate(s string, n int) string {
 	if len(s) > n {
-		return s[:n]
+		return strings.ToValidUTF8(s[:n], "")
 	}
 	return s
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
@@ -71,8 +72,17 @@ func (g Generator) Path(t Target) (string, error) {
 // Generate writes the next migration file named name into every target
 // whose schema changed, and returns the targets it wrote.
 func (g Generator) Generate(ctx context.Context, name string) ([]Target, error) {
+	return g.GenerateTargets(ctx, name, Targets())
+}
+
+// GenerateTargets is Generate against the given targets instead of
+// Targets(), for tools and tests that diff tables other than the generated
+// packages' own.
+func (g Generator) GenerateTargets(ctx context.Context, name string, targets []Target) ([]Target, error) {
+	// "add new feature" names the file <timestamp>_add_new_feature.sql.
+	name = strings.Join(strings.Fields(name), "_")
 	var written []Target
-	for _, t := range Targets() {
+	for _, t := range targets {
 		p, err := g.Path(t)
 		if err != nil {
 			return written, err

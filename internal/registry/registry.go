@@ -134,8 +134,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*maindb.Tenant, e
 }
 
 // Retry provisions again a tenant whose provisioning failed, or stalled for
-// longer than the stale period. Its leftover database is dropped first: a
-// tenant that was never ready holds no data.
+// longer than the stale period. A database left by the earlier attempt is
+// kept and migrated onward; one holding foreign tables makes the retry fail
+// again, so nothing is ever dropped.
 func (s *Service) Retry(ctx context.Context, id uuid.UUID) (*maindb.Tenant, error) {
 	t, err := s.Get(ctx, id)
 	if err != nil {
@@ -184,6 +185,9 @@ func (s *Service) provision(ctx context.Context, t *maindb.Tenant, replace bool)
 	if err != nil {
 		return nil, errors.Join(perr, fmt.Errorf("record provisioning outcome: %w", err))
 	}
+	if errors.Is(perr, sqldb.ErrDatabaseExists) {
+		return nil, apperr.Wrap(perr, apperr.Conflict, "a database named %q already exists that no tenant claims; the tenant is registered with status \"failed\": inspect that database, drop it or keep it (an empty one is adopted), then retry with POST /api/v1/tenants/%s/provision", t.Database, t.ID)
+	}
 	if perr != nil {
 		code := apperr.Internal
 		if sqldb.IsUnavailable(perr) {
@@ -196,11 +200,13 @@ func (s *Service) provision(ctx context.Context, t *maindb.Tenant, replace bool)
 	return saved, nil
 }
 
+// truncate bounds s to n bytes without splitting a UTF-8 sequence (the
+// database would refuse invalid UTF-8, losing the failure record itself).
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n]
+	return strings.ToValidUTF8(s[:n], "")
 }
 
 // SetInvalidator sets where tenant changes are announced; the manager that
