@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"ariga.io/atlas/sql/migrate"
+	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/gin-gonic/gin"
 
@@ -213,13 +214,17 @@ func TenantOpener(server sqldb.Server, dir migrate.Dir, pool sqldb.Pool) (tenanc
 		return nil, err
 	}
 	return func(ctx context.Context, t tenancy.Tenant) (*tenantdb.Client, error) {
-		// A missing SQLite file would be created empty by the driver.
-		ok, err := server.Exists(ctx, t.Database)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: database %s does not exist", tenancy.ErrTenantNotReady, t.Database)
+		// A missing SQLite file would be created empty by the driver; a
+		// missing PostgreSQL database fails the status query below (and the
+		// check would cost a round trip on every open).
+		if server.Dialect() == dialect.SQLite {
+			ok, err := server.Exists(ctx, t.Database)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, fmt.Errorf("%w: database %s does not exist", tenancy.ErrTenantNotReady, t.Database)
+			}
 		}
 		db, err := server.Open(ctx, t.Database, pool)
 		if err != nil {
@@ -228,6 +233,9 @@ func TenantOpener(server sqldb.Server, dir migrate.Dir, pool sqldb.Pool) (tenanc
 		st, err := dbmigrate.Status(ctx, db, server.Dialect(), dir)
 		if err != nil {
 			_ = db.Close()
+			if sqldb.IsMissingDatabase(err) {
+				return nil, fmt.Errorf("%w: database %s does not exist", tenancy.ErrTenantNotReady, t.Database)
+			}
 			return nil, fmt.Errorf("read migration state: %w", err)
 		}
 		// Behind is refused; ahead is fine (a newer release migrated the

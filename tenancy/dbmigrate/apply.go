@@ -97,20 +97,21 @@ func Status(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir
 		return State{}, err
 	}
 	st := State{Latest: latest}
-	ok, err := store.exists(ctx)
+	// One round trip in the common case (the service checks every tenant
+	// database it opens): read first, and only on failure ask whether the
+	// table exists at all.
+	revs, err := store.ReadRevisions(ctx)
 	if err != nil {
-		return State{}, err
-	}
-	applied := map[string]bool{}
-	if ok {
-		revs, err := store.ReadRevisions(ctx)
-		if err != nil {
+		ok, xerr := store.exists(ctx)
+		if xerr != nil || ok {
 			return State{}, err
 		}
-		st.Current = currentVersion(revs)
-		for _, r := range revs {
-			applied[r.Version] = r.Applied == r.Total || r.Type&migrate.RevisionTypeBaseline != 0
-		}
+		revs = nil
+	}
+	applied := map[string]bool{}
+	st.Current = currentVersion(revs)
+	for _, r := range revs {
+		applied[r.Version] = r.Applied == r.Total || r.Type&migrate.RevisionTypeBaseline != 0
 	}
 	files, err := dir.Files()
 	if err != nil {

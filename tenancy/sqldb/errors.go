@@ -40,3 +40,9 @@ func IsUnavailable(err error) bool {
 	}
 	return false
 }
+
+// IsMissingDatabase reports whether err says the database does not exist.
+func IsMissingDatabase(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "3D000"
+}
