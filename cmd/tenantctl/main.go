@@ -38,6 +38,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return exitUsage
 	}
 	cmd, args := args[0], args[1:]
+	if cmd != "migrate" && cmd != "status" {
+		// Before anything connects: Open would create the main database.
+		fmt.Fprintf(stderr, "tenantctl: unknown command %q (migrate, status)\n", cmd)
+		return exitUsage
+	}
 	fs := flag.NewFlagSet("tenantctl "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	envFile := fs.String("env-file", ".env", "optional dotenv file read before the environment")

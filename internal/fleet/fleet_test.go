@@ -195,7 +195,7 @@ func withDB(ctx context.Context, t testing.TB, f *fleet.Fleet, name string, fn f
 	fn(db)
 }
 
-func exec(ctx context.Context, t testing.TB, f *fleet.Fleet, name, stmt string) {
+func execIn(ctx context.Context, t testing.TB, f *fleet.Fleet, name, stmt string) {
 	t.Helper()
 	withDB(ctx, t, f, name, func(db *sql.DB) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
@@ -278,8 +278,6 @@ func run(ctx context.Context, t testing.TB, f *fleet.Fleet, opts fleet.Options) 
 // repairing it finishes the job.
 func TestRolloutToFiftyTenants(t *testing.T) {
 	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
-		start := time.Now()
-		t.Cleanup(func() { t.Logf("subtest took %s (before dropping its databases)", time.Since(start).Round(time.Millisecond)) })
 		ctx := testContext(t, 5*time.Minute)
 		f := openFleet(ctx, t, env)
 		migrateMain(ctx, t, f)
@@ -292,8 +290,8 @@ func TestRolloutToFiftyTenants(t *testing.T) {
 
 		broken := "t017"
 		brokenDB, _ := f.Naming.DatabaseName(broken)
-		exec(ctx, t, f, brokenDB, "CREATE TABLE notes (id integer PRIMARY KEY, body text)")
-		exec(ctx, t, f, brokenDB, "INSERT INTO notes (id, body) VALUES (1, 'kept')")
+		execIn(ctx, t, f, brokenDB, "CREATE TABLE notes (id integer PRIMARY KEY, body text)")
+		execIn(ctx, t, f, brokenDB, "INSERT INTO notes (id, body) VALUES (1, 'kept')")
 
 		f.TenantDir = extend(t, f.TenantDir, map[string]string{notesFile: notesSQL})
 
@@ -372,7 +370,7 @@ func TestRolloutToFiftyTenants(t *testing.T) {
 		})
 
 		// Repair, re-run: only the broken tenant has anything to do.
-		exec(ctx, t, f, brokenDB, "DROP TABLE notes")
+		execIn(ctx, t, f, brokenDB, "DROP TABLE notes")
 		out, sum, err = run(ctx, t, f, fleet.Options{Concurrency: 4})
 		if err != nil {
 			t.Fatalf("re-run after repair: %v", err)

@@ -42,6 +42,7 @@ func TestFleetScale(t *testing.T) {
 		t.Fatalf("TENANTKIT_SCALE_TENANTS=%q: want a positive number", nEnv)
 	}
 	ctx := testContext(t, 55*time.Minute)
+	loadBefore := loadAvg()
 	env := testdb.Postgres(t)
 	f := openFleet(ctx, t, env)
 	migrateMain(ctx, t, f)
@@ -162,7 +163,8 @@ func TestFleetScale(t *testing.T) {
 	}
 
 	var report strings.Builder
-	fmt.Fprintf(&report, "Fleet of %d PostgreSQL tenant databases; each step applies one new file to every tenant.\n\n", n)
+	fmt.Fprintf(&report, "Fleet of %d PostgreSQL tenant databases; each step applies one new file to every tenant.\n", n)
+	fmt.Fprintf(&report, "Load average before: %s; after: %s.\n\n", loadBefore, loadAvg())
 	fmt.Fprintf(&report, "| method | concurrency | total s | per tenant ms |\n| --- | --- | --- | --- |\n")
 	for _, r := range rows {
 		fmt.Fprintf(&report, "| %s | %s | %.1f | %.1f |\n", r.method, r.concurrency, r.took.Seconds(), float64(r.took.Microseconds())/1000/float64(n))
@@ -173,6 +175,16 @@ func TestFleetScale(t *testing.T) {
 			t.Errorf("write %s: %v", p, err)
 		}
 	}
+}
+
+// loadAvg is the machine's 1, 5 and 15 minute load averages (Linux), to
+// read the figures against.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 func freeBytes(path string) uint64 {
