@@ -29,7 +29,8 @@ type Opener[C Client] func(ctx context.Context, t Tenant) (C, error)
 type ManagerConfig struct {
 	// MaxClients is how many tenant clients may be open at once. When a new
 	// tenant needs one and all are open, the least recently used idle client
-	// is closed; if none is idle, the request waits (AcquireTimeout).
+	// is closed; if none is idle, the request waits (AcquireTimeout). A
+	// client evicted while leased counts until its last lease is released.
 	MaxClients int
 	// IdleTimeout closes clients unused for this long (0: only on pressure).
 	IdleTimeout time.Duration
@@ -44,7 +45,7 @@ type ManagerConfig struct {
 
 // Stats are counters of a Manager, for metrics.
 type Stats struct {
-	Open      int    // clients open now
+	Open      int    // clients open now, cached or evicted but still leased
 	InUse     int    // clients with at least one lease
 	Opens     uint64 // clients opened since start
 	Evictions uint64 // clients closed since start (pressure, idle, evict)
@@ -64,6 +65,10 @@ type Manager[C Client] struct {
 	entries   map[string]*entry[C]
 	slotFreed chan struct{} // closed and replaced whenever a slot may have freed
 	closed    bool
+	// draining counts clients taken out of the cache but not closed yet
+	// (evicted while leased): they still hold connections, so they count
+	// toward MaxClients until their last lease is released.
+	draining int
 
 	waiters                           atomic.Int64
 	opens, evictions, waits, failures atomic.Uint64
@@ -147,7 +152,6 @@ func (m *Manager[C]) Acquire(ctx context.Context, slug string) (Lease[C], error)
 	if e := m.entries[slug]; e != nil && e.ok.Load() {
 		e.refs.Add(1)
 		m.mu.RUnlock()
-		e.lastUsed.Store(time.Now().UnixNano())
 		return Lease[C]{m: m, e: e}, nil
 	}
 	m.mu.RUnlock()
@@ -195,16 +199,19 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 				m.release(e)
 				return Lease[C]{}, e.err
 			}
-			e.lastUsed.Store(time.Now().UnixNano())
 			return Lease[C]{m: m, e: e}, nil
 		}
 		var victim *entry[C]
-		if len(m.entries) >= m.cfg.MaxClients {
+		if len(m.entries)+m.draining >= m.cfg.MaxClients {
+			// Count as a waiter before looking for an idle client: a
+			// release signals only when it sees a waiter, and releases do
+			// not take the lock, so one landing between the scan and the
+			// registration would otherwise be missed.
+			m.waiters.Add(1)
 			victim = m.leastRecentlyUsedIdleLocked()
 			if victim == nil {
 				// Every slot is leased: wait for a release, bounded.
 				wait := m.slotFreed
-				m.waiters.Add(1)
 				m.mu.Unlock()
 				if !waited {
 					waited = true
@@ -217,6 +224,7 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 				}
 				continue
 			}
+			m.waiters.Add(-1)
 			m.removeLocked(victim)
 		}
 		e := &entry[C]{slug: slug, ready: make(chan struct{})}
@@ -294,6 +302,9 @@ func Servable(t Tenant) error {
 }
 
 func (m *Manager[C]) release(e *entry[C]) {
+	// Idle time counts from the last release (before the count drops, so an
+	// idle sweep never sees refs 0 with an older time).
+	e.lastUsed.Store(time.Now().UnixNano())
 	if e.refs.Add(-1) != 0 {
 		return
 	}
@@ -333,7 +344,9 @@ func (m *Manager[C]) removeLocked(e *entry[C]) {
 	if m.entries[e.slug] == e {
 		delete(m.entries, e.slug)
 	}
-	e.evicted.Store(true)
+	if !e.evicted.Swap(true) {
+		m.draining++
+	}
 }
 
 func (m *Manager[C]) closeIfIdle(e *entry[C], reason string) {
@@ -343,15 +356,21 @@ func (m *Manager[C]) closeIfIdle(e *entry[C], reason string) {
 	}
 }
 
+// closeEntry runs once for every entry removeLocked took out of the cache,
+// when its last lease is gone: it closes the client, if one was opened, and
+// frees the entry's share of the budget.
 func (m *Manager[C]) closeEntry(e *entry[C]) {
 	e.closing.Do(func() {
-		if !e.ok.Load() {
-			return
+		if e.ok.Load() {
+			m.evictions.Add(1)
+			if err := e.client.Close(); err != nil {
+				m.log.Warn("closing tenant client", slog.String("tenant", e.slug), slog.Any("error", err))
+			}
 		}
-		m.evictions.Add(1)
-		if err := e.client.Close(); err != nil {
-			m.log.Warn("closing tenant client", slog.String("tenant", e.slug), slog.Any("error", err))
-		}
+		m.mu.Lock()
+		m.draining--
+		m.signalLocked()
+		m.mu.Unlock()
 	})
 }
 
@@ -422,8 +441,11 @@ func (m *Manager[C]) closeIdleBefore(cutoff int64) {
 // Stats returns the manager's counters.
 func (m *Manager[C]) Stats() Stats {
 	m.mu.RLock()
-	s := Stats{Open: len(m.entries)}
+	s := Stats{Open: m.draining}
 	for _, e := range m.entries {
+		if e.ok.Load() {
+			s.Open++
+		}
 		if e.refs.Load() > 0 {
 			s.InUse++
 		}

@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"errors"
+	"net/textproto"
 
 	"github.com/gin-gonic/gin"
 )
@@ -17,6 +18,9 @@ type ErrorHandler func(c *gin.Context, err error)
 // ClientFromContext finds it. The lease is released when the handler
 // returns, so an eviction never closes a client under a running request.
 func Middleware[C Client](m *Manager[C], resolver Resolver, onError ErrorHandler) gin.HandlerFunc {
+	// Header.Get canonicalises its key on every call, allocating unless it is
+	// canonical already ("X-Tenant-ID" is not): do it once here.
+	resolver.Header = textproto.CanonicalMIMEHeaderKey(resolver.Header)
 	return func(c *gin.Context) {
 		slug, err := resolver.Resolve(c.Request)
 		if err != nil {

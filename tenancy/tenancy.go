@@ -59,10 +59,32 @@ var slugRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 // ValidateSlug checks a slug against the SPEC's pattern and length. It is
 // the only gate between request input and database names.
 func ValidateSlug(slug string) error {
-	if len(slug) == 0 || len(slug) > MaxSlugLen || !slugRE.MatchString(slug) {
-		return fmt.Errorf("%w: must match %s and be at most %d characters", ErrInvalidSlug, slugRE, MaxSlugLen)
+	if !isSlug(slug) {
+		return errSlugRule
 	}
 	return nil
+}
+
+// errSlugRule is built once: ValidateSlug runs on every request.
+var errSlugRule = fmt.Errorf("%w: must match %s and be at most %d characters", ErrInvalidSlug, slugRE, MaxSlugLen)
+
+// isSlug is slugRE written out by hand: it runs on the hot path of every
+// request, where the regexp costs about a microsecond. TestIsSlugMatchesRE
+// keeps the two in agreement.
+func isSlug(s string) bool {
+	if len(s) == 0 || len(s) > MaxSlugLen || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && s[i-1] != '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // MaxDatabaseNameLen is PostgreSQL's identifier limit (NAMEDATALEN-1).
