@@ -26,7 +26,7 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	for d in $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT datname FROM pg_database WHERE datname LIKE '${DB}%'"); do
+	for d in $(psql "$PG/postgres?sslmode=disable" -Atc "SELECT datname FROM pg_database WHERE datname LIKE '${DB}%' OR datname = '${DB/load_/single_}'"); do
 		psql "$PG/postgres?sslmode=disable" -qc "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null
 	done
 }
@@ -34,10 +34,12 @@ trap cleanup EXIT
 
 wait_up() { for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on :$1 did not start"; exit 1; }
 
+# The single-tenant server's database must not share the multi-tenant
+# prefix, or its connections would count in the multi-tenant samples.
 MULTI_TENANT_ENABLED=true DATABASE_URL="$PG/$DB?sslmode=disable" PORT=$PORT_MT LOG_LEVEL=warn \
 	TENANT_CONN_BUDGET=40 TENANT_POOL_SIZE=2 DB_MAX_OPEN_CONNS=10 bin/server 2>"/tmp/$DB-mt.log" &
 pids+=($!)
-DATABASE_URL="$PG/${DB}_single?sslmode=disable" PORT=$PORT_ST LOG_LEVEL=warn DB_MAX_OPEN_CONNS=10 bin/server 2>"/tmp/$DB-st.log" &
+DATABASE_URL="$PG/${DB/load_/single_}?sslmode=disable" PORT=$PORT_ST LOG_LEVEL=warn DB_MAX_OPEN_CONNS=10 bin/server 2>"/tmp/$DB-st.log" &
 pids+=($!)
 wait_up $PORT_MT
 wait_up $PORT_ST
@@ -48,9 +50,9 @@ psql "$PG/postgres?sslmode=disable" -Atc "SELECT 'tenant databases: ' || count(*
 
 for mode in single hot roundrobin; do
 	case $mode in
-		single)     args=(-url "http://127.0.0.1:$PORT_ST" -tenants 0) ;;
-		hot)        args=(-url "http://127.0.0.1:$PORT_MT" -tenants 1) ;;
-		roundrobin) args=(-url "http://127.0.0.1:$PORT_MT" -tenants "$TENANTS") ;;
+		single)     args=(-url "http://127.0.0.1:$PORT_ST" -tenants 0 -pg-db-prefix "${DB/load_/single_}") ;;
+		hot)        args=(-url "http://127.0.0.1:$PORT_MT" -tenants 1 -pg-db-prefix "$DB") ;;
+		roundrobin) args=(-url "http://127.0.0.1:$PORT_MT" -tenants "$TENANTS" -pg-db-prefix "$DB") ;;
 	esac
 	printf '%-11s ' "$mode"
 	bin/loadgen "${args[@]}" -c "$CONCURRENCY" -d "$DURATION" -pg "$PG/postgres?sslmode=disable"

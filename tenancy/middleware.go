@@ -20,7 +20,7 @@ type ErrorHandler func(c *gin.Context, err error)
 func Middleware[C Client](m *Manager[C], resolver Resolver, onError ErrorHandler) gin.HandlerFunc {
 	// Header.Get canonicalises its key on every call, allocating unless it is
 	// canonical already ("X-Tenant-ID" is not): do it once here.
-	resolver.Header = textproto.CanonicalMIMEHeaderKey(resolver.Header)
+	resolver.headerKey = textproto.CanonicalMIMEHeaderKey(resolver.Header)
 	return func(c *gin.Context) {
 		slug, err := resolver.Resolve(c.Request)
 		if err != nil {

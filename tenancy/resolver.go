@@ -16,13 +16,21 @@ type Resolver struct {
 	Subdomains bool
 	// BaseDomain is the domain below which subdomains name tenants.
 	BaseDomain string
+
+	// headerKey is Header in canonical form, set by Middleware so that the
+	// lookup does not allocate; messages keep the configured spelling.
+	headerKey string
 }
 
 // Resolve returns the slug of r, validated. Errors: ErrTenantRequired (none
 // given) and ErrInvalidSlug (malformed), both safe to show: they never echo
 // the input.
 func (rs Resolver) Resolve(r *http.Request) (string, error) {
-	if v := r.Header.Get(rs.Header); v != "" {
+	key := rs.headerKey
+	if key == "" {
+		key = rs.Header
+	}
+	if v := r.Header.Get(key); v != "" {
 		if err := ValidateSlug(v); err != nil {
 			return "", fmt.Errorf("header %s: %w", rs.Header, err)
 		}

@@ -39,6 +39,7 @@ func run() error {
 	flag.Int64Var(&o.MaxRequests, "n", 0, "stop after n requests (0: duration only)")
 	flag.StringVar(&o.AdminKey, "admin-key", os.Getenv("ADMIN_API_KEY"), "admin API key for -create")
 	flag.StringVar(&o.PostgresURL, "pg", "", "PostgreSQL URL to sample pg_stat_activity from")
+	flag.StringVar(&o.DatabasePrefix, "pg-db-prefix", "", "count only connections to databases starting with this (the server's DB_NAME)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

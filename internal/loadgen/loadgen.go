@@ -30,28 +30,31 @@ type Options struct {
 	Duration    time.Duration // how long to send
 	MaxRequests int64         // stop after this many (0: only Duration bounds)
 	AdminKey    string
-	// PostgresURL, when set, samples count(*) from pg_stat_activity every
-	// 100ms (connections of every database on the server).
+	// PostgresURL, when set, samples pg_stat_activity every 100ms.
 	PostgresURL string
+	// DatabasePrefix limits the sample to databases whose name starts with
+	// it (the server's main database name: main, template and tenants).
+	DatabasePrefix string
 }
 
 // Result of a run.
 type Result struct {
-	Requests  int64
-	Errors    int64 // transport errors
-	Statuses  map[int]int64
-	Took      time.Duration
-	P50, P90  time.Duration
-	P99, Max  time.Duration
-	PeakConns int // highest pg_stat_activity count seen (-1 if not sampled)
+	Requests        int64
+	Errors          int64 // transport errors
+	Statuses        map[int]int64
+	Took            time.Duration
+	P50, P90        time.Duration
+	P99, Max        time.Duration
+	PeakConns       int // highest pg_stat_activity count seen (-1 if not sampled)
+	PeakTenantConns int // of which to tenant databases (name contains _tenant_)
 }
 
 // RPS is requests per second.
 func (r Result) RPS() float64 { return float64(r.Requests) / r.Took.Seconds() }
 
 func (r Result) String() string {
-	return fmt.Sprintf("requests=%d rps=%.0f p50=%s p90=%s p99=%s max=%s statuses=%v transport_errors=%d peak_pg_connections=%d",
-		r.Requests, r.RPS(), r.P50, r.P90, r.P99, r.Max, r.Statuses, r.Errors, r.PeakConns)
+	return fmt.Sprintf("requests=%d rps=%.0f p50=%s p90=%s p99=%s max=%s statuses=%v transport_errors=%d peak_pg_connections=%d peak_tenant_db_connections=%d",
+		r.Requests, r.RPS(), r.P50, r.P90, r.P99, r.Max, r.Statuses, r.Errors, r.PeakConns, r.PeakTenantConns)
 }
 
 func newClient(concurrency int) *http.Client {
@@ -116,11 +119,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	client := newClient(o.Concurrency)
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	res := Result{Statuses: map[int]int64{}, PeakConns: -1}
+	res := Result{Statuses: map[int]int64{}, PeakConns: -1, PeakTenantConns: -1}
 
 	var sampler sync.WaitGroup
-	var peak atomic.Int64
+	var peak, peakTenants atomic.Int64
 	peak.Store(-1)
+	peakTenants.Store(-1)
 	if o.PostgresURL != "" {
 		db, err := sql.Open("postgres", o.PostgresURL)
 		if err != nil {
@@ -134,10 +138,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			t := time.NewTicker(100 * time.Millisecond)
 			defer t.Stop()
 			for {
-				var n int64
+				var n, nt int64
 				// Our own sampling connection is excluded.
-				if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`).Scan(&n); err == nil && n > peak.Load() {
-					peak.Store(n)
+				err := db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE strpos(datname, '_tenant_') > 0)
+					FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND starts_with(datname, $1)`,
+					o.DatabasePrefix).Scan(&n, &nt)
+				if err == nil {
+					if n > peak.Load() {
+						peak.Store(n)
+					}
+					if nt > peakTenants.Load() {
+						peakTenants.Store(nt)
+					}
 				}
 				select {
 				case <-ctx.Done():
@@ -197,6 +209,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	cancel()
 	sampler.Wait()
 	res.PeakConns = int(peak.Load())
+	res.PeakTenantConns = int(peakTenants.Load())
 	res.Requests = int64(len(lats))
 	res.Errors = errsN.Load()
 	if len(lats) > 0 {
