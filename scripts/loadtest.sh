@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Load test from a second process against a real server on PostgreSQL.
 # Starts the server (multi-tenant, TENANT_CONN_BUDGET=40), registers
-# TENANTS tenants through the API, then runs cmd/loadgen in three modes
-# side by side: one hot tenant, all tenants round-robin, and single-tenant
-# mode on its own server. Samples pg_stat_activity during each run.
+# TENANTS tenants through the API, then runs cmd/loadgen in four modes
+# side by side: single-tenant mode on its own server, one hot tenant, 20
+# tenants round-robin (as many as the budget keeps open: 40 / pool size 2),
+# and all TENANTS round-robin (every request to a tenant whose client was
+# evicted). Samples pg_stat_activity during each run.
 #
 #   TENANTS=1000 DURATION=20s CONCURRENCY=32 scripts/loadtest.sh
 #
@@ -48,10 +50,11 @@ echo "== registering $TENANTS tenants"
 bin/loadgen -url "http://127.0.0.1:$PORT_MT" -tenants "$TENANTS" -create -d 1ms -c 1 >/dev/null
 psql "$PG/postgres?sslmode=disable" -Atc "SELECT 'tenant databases: ' || count(*) FROM pg_database WHERE datname LIKE '${DB}_tenant_%'"
 
-for mode in single hot roundrobin; do
+for mode in single hot fits roundrobin; do
 	case $mode in
 		single)     args=(-url "http://127.0.0.1:$PORT_ST" -tenants 0 -pg-db-prefix "${DB/load_/single_}") ;;
 		hot)        args=(-url "http://127.0.0.1:$PORT_MT" -tenants 1 -pg-db-prefix "$DB") ;;
+		fits)       args=(-url "http://127.0.0.1:$PORT_MT" -tenants 20 -pg-db-prefix "$DB") ;;
 		roundrobin) args=(-url "http://127.0.0.1:$PORT_MT" -tenants "$TENANTS" -pg-db-prefix "$DB") ;;
 	esac
 	printf '%-11s ' "$mode"
