@@ -1,8 +1,10 @@
 package tenancy_test
 
 import (
+	"ariga.io/atlas/sql/migrate"
 	"context"
 	"fmt"
+	"github.com/tenantkit/tenantkit/tenancy/dbmigrate"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -153,39 +155,82 @@ func BenchmarkProvision(b *testing.B) {
 				env = testdb.SQLite(b)
 			}
 			var seq atomic.Int64
-			for _, s := range []tenancy.Strategy{tenancy.StrategyTemplate, tenancy.StrategyMigrate} {
-				b.Run(string(s), func(b *testing.B) {
-					p, latest := newProvisioner(b, env, s)
-					ctx := context.Background()
-					if s == tenancy.StrategyTemplate {
-						if _, err := p.PrepareTemplate(ctx); err != nil {
-							b.Fatal(err)
+			// The committed directory, and the same plus 20 more files: the
+			// template's cost must not grow with the history, migrate's does.
+			for _, extra := range []int{0, 20} {
+				for _, s := range []tenancy.Strategy{tenancy.StrategyTemplate, tenancy.StrategyMigrate} {
+					b.Run(fmt.Sprintf("%s/files=+%d", s, extra), func(b *testing.B) {
+						p, latest := newProvisioner(b, env, s)
+						p.Dir, latest = withExtraFiles(b, p.Dir, extra)
+						// Each sub-benchmark gets its own template: the
+						// directories differ.
+						p.Naming = tenancy.Naming{MainDB: fmt.Sprintf("%s_x%d", env.DBName, extra)}
+						ctx := context.Background()
+						if s == tenancy.StrategyTemplate {
+							if _, err := p.PrepareTemplate(ctx); err != nil {
+								b.Fatal(err)
+							}
 						}
-					}
-					n := min(b.N, maxProvisionsPerRun)
-					var total time.Duration
-					took := make([]time.Duration, 0, n)
-					for range n {
-						name, err := p.Naming.DatabaseName(fmt.Sprintf("bench-%d", seq.Add(1)))
-						if err != nil {
-							b.Fatal(err)
+						n := min(b.N, maxProvisionsPerRun)
+						var total time.Duration
+						took := make([]time.Duration, 0, n)
+						for range n {
+							name, err := p.Naming.DatabaseName(fmt.Sprintf("bench-%d", seq.Add(1)))
+							if err != nil {
+								b.Fatal(err)
+							}
+							start := time.Now()
+							v, err := p.Provision(ctx, name, false)
+							total += time.Since(start)
+							took = append(took, time.Since(start))
+							if err != nil || v != latest {
+								b.Fatalf("Provision = %q, %v (want %q)", v, err, latest)
+							}
 						}
-						start := time.Now()
-						v, err := p.Provision(ctx, name, false)
-						total += time.Since(start)
-						took = append(took, time.Since(start))
-						if err != nil || v != latest {
-							b.Fatalf("Provision = %q, %v", v, err)
-						}
-					}
-					perOp := float64(total.Nanoseconds()) / float64(n)
-					b.ReportMetric(perOp, "ns/op")
-					b.ReportMetric(perOp/1e6, "ms/op")
-					slices.Sort(took)
-					b.ReportMetric(float64(took[len(took)/2].Microseconds())/1e3, "median-ms")
-					b.ReportMetric(float64(n), "dbs")
-				})
+						perOp := float64(total.Nanoseconds()) / float64(n)
+						b.ReportMetric(perOp, "ns/op")
+						b.ReportMetric(perOp/1e6, "ms/op")
+						slices.Sort(took)
+						b.ReportMetric(float64(took[len(took)/2].Microseconds())/1e3, "median-ms")
+						b.ReportMetric(float64(n), "dbs")
+					})
+				}
 			}
 		})
 	}
+}
+
+// withExtraFiles returns dir plus n small migration files (one table each)
+// with a matching atlas.sum, and the new latest version.
+func withExtraFiles(tb testing.TB, dir migrate.Dir, n int) (migrate.Dir, string) {
+	tb.Helper()
+	latest, _ := dbmigrate.LatestVersion(dir)
+	if n == 0 {
+		return dir, latest
+	}
+	mem := &migrate.MemDir{}
+	files, err := dir.Files()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range files {
+		if err := mem.WriteFile(f.Name(), f.Bytes()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for i := range n {
+		latest = fmt.Sprintf("2999010100%04d", i)
+		stmt := fmt.Sprintf("CREATE TABLE bench_history_%d (id integer PRIMARY KEY, note text);\n", i)
+		if err := mem.WriteFile(latest+"_history.sql", []byte(stmt)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	sum, err := mem.Checksum()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := migrate.WriteSumFile(mem, sum); err != nil {
+		tb.Fatal(err)
+	}
+	return mem, latest
 }

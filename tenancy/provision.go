@@ -51,20 +51,30 @@ func (p *Provisioner) Provision(ctx context.Context, name string, adopt bool) (s
 			return "", err
 		}
 	}
-	if !exists {
-		template := ""
-		if p.Strategy != StrategyMigrate {
-			if _, err := p.PrepareTemplate(ctx); err != nil {
-				return "", err
-			}
-			template = p.Naming.TemplateName()
+	if !exists && p.Strategy != StrategyMigrate {
+		version, err := p.PrepareTemplate(ctx)
+		if err != nil {
+			return "", err
 		}
-		if err := p.Server.Create(ctx, name, template); err != nil {
+		if err := p.Server.Create(ctx, name, p.Naming.TemplateName()); err != nil {
+			if !errors.Is(err, sqldb.ErrDatabaseExists) {
+				// The template may be gone (dropped by hand): check it
+				// again next time.
+				p.ForgetTemplate()
+			}
+			return "", err
+		}
+		// A clone carries the template's revisions: it is at the version
+		// PrepareTemplate just confirmed (or newer, if a newer release
+		// migrated the template meanwhile), so no migration run is needed.
+		// The opener checks every database's real version anyway.
+		return version, nil
+	}
+	if !exists {
+		if err := p.Server.Create(ctx, name, ""); err != nil {
 			return "", err
 		}
 	}
-	// Also after a clone: the template may have been behind (an older
-	// instance's), and this confirms the version the registry records.
 	res, err := p.Migrate(ctx, name, false)
 	if err != nil {
 		return "", err
