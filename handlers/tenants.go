@@ -36,8 +36,12 @@ type tenantResponse struct {
 	StatusError   string     `json:"status_error,omitempty"`
 	SchemaVersion string     `json:"schema_version"`
 	MigratedAt    *time.Time `json:"migrated_at"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
+	// LastMigrationError is the error of the last fleet migration run of a
+	// ready tenant (tenantctl migrate), empty when it succeeded. The admin
+	// API is its only reader; it holds migration SQL, never credentials.
+	LastMigrationError string    `json:"last_migration_error,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
 }
 
 func toTenantResponse(t *maindb.Tenant) tenantResponse {
@@ -50,6 +54,9 @@ func toTenantResponse(t *maindb.Tenant) tenantResponse {
 		// The detail of a failure is in the server log; the client learns
 		// that it failed and that it can retry.
 		r.StatusError = "provisioning failed; retry with POST /api/v1/tenants/" + r.ID + "/provision"
+	}
+	if t.Status == "ready" {
+		r.LastMigrationError = t.StatusError
 	}
 	if t.MigratedAt != nil {
 		at := t.MigratedAt.UTC()

@@ -1460,3 +1460,30 @@ func TestDeactivationAcrossInstances(t *testing.T) {
 		}
 	})
 }
+
+// TestTenantMigrationStateInJSON: the outcome of the last fleet migration run
+// of a ready tenant is visible to the admin API.
+func TestTenantMigrationStateInJSON(t *testing.T) {
+	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
+		m := mtNewApp(t, env)
+		acme := m.createTenant("Acme", "acme")
+		id := uuid.MustParse(acme.ID)
+		if err := m.app.Main.Tenant.UpdateOneID(id).SetStatusError("migration failed: boom").Exec(mtCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Status             string  `json:"status"`
+			SchemaVersion      string  `json:"schema_version"`
+			MigratedAt         *string `json:"migrated_at"`
+			LastMigrationError string  `json:"last_migration_error"`
+		}
+		rec := m.do(http.MethodGet, "/api/v1/tenants/"+acme.ID, nil)
+		mtStatus(t, rec, http.StatusOK, "get tenant")
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != "ready" || got.SchemaVersion == "" || got.MigratedAt == nil || got.LastMigrationError != "migration failed: boom" {
+			t.Errorf("migration state in tenant JSON: %+v", got)
+		}
+	})
+}

@@ -64,7 +64,8 @@ func Postgres(t testing.TB) Env {
 	}
 	name := UniqueName("tk_")
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// DROP DATABASE waits for a checkpoint: give it time on a busy server.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		names, err := pg.List(ctx, name)
 		if err != nil {
