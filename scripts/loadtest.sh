@@ -47,7 +47,7 @@ wait_up $PORT_MT
 wait_up $PORT_ST
 
 echo "== registering $TENANTS tenants"
-bin/loadgen -url "http://127.0.0.1:$PORT_MT" -tenants "$TENANTS" -create -d 1ms -c 1 >/dev/null
+bin/loadgen -url "http://127.0.0.1:$PORT_MT" -tenants "$TENANTS" -create -d 1ms -c 1 | grep registered
 psql "$PG/postgres?sslmode=disable" -Atc "SELECT 'tenant databases: ' || count(*) FROM pg_database WHERE datname LIKE '${DB}_tenant_%'"
 
 for mode in single hot fits roundrobin; do
