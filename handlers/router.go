@@ -83,13 +83,13 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.Registry != nil {
 		h := tenantHandlers{reg: d.Registry}
 		for _, g := range []*gin.RouterGroup{admin, alias} {
-			handle(g, http.MethodPost, "", h.create)
-			handle(g, http.MethodGet, "", h.list)
-			handle(g, http.MethodGet, "/:tenant_id", h.get)
-			handle(g, http.MethodGet, "/slug/:tenant_slug", h.getBySlug)
-			handle(g, http.MethodPut, "/:tenant_id", h.update)
-			handle(g, http.MethodDelete, "/:tenant_id", h.deactivate)
-			handle(g, http.MethodPost, "/:tenant_id/provision", h.retryProvision)
+			handle(g, http.MethodPost, "", withErrors(h.create))
+			handle(g, http.MethodGet, "", withErrors(h.list))
+			handle(g, http.MethodGet, "/:tenant_id", withErrors(h.get))
+			handle(g, http.MethodGet, "/slug/:tenant_slug", withErrors(h.getBySlug))
+			handle(g, http.MethodPut, "/:tenant_id", withErrors(h.update))
+			handle(g, http.MethodDelete, "/:tenant_id", withErrors(h.deactivate))
+			handle(g, http.MethodPost, "/:tenant_id/provision", withErrors(h.retryProvision))
 		}
 	} else {
 		disabled := func(c *gin.Context) {
@@ -102,12 +102,22 @@ func NewRouter(d Deps) *gin.Engine {
 	}
 
 	users := api.Group("/users", d.Tenant)
-	handle(users, http.MethodPost, "", createUser)
-	handle(users, http.MethodGet, "", listUsers)
-	handle(users, http.MethodGet, "/:user_id", getUser)
-	handle(users, http.MethodPut, "/:user_id", updateUser)
-	handle(users, http.MethodDelete, "/:user_id", deleteUser)
+	handle(users, http.MethodPost, "", withTenantClient(createUser))
+	handle(users, http.MethodGet, "", withTenantClient(listUsers))
+	handle(users, http.MethodGet, "/:user_id", withTenantClient(getUser))
+	handle(users, http.MethodPut, "/:user_id", withTenantClient(updateUser))
+	handle(users, http.MethodDelete, "/:user_id", withTenantClient(deleteUser))
 	return r
+}
+
+// withErrors adapts a handler that returns its error: every error of the
+// API reaches writeError through here.
+func withErrors(h func(c *gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			writeError(c, err)
+		}
+	}
 }
 
 // handle registers path with and without a trailing slash.

@@ -81,11 +81,10 @@ type updateTenantRequest struct {
 
 type tenantHandlers struct{ reg TenantRegistry }
 
-func (h tenantHandlers) create(c *gin.Context) {
+func (h tenantHandlers) create(c *gin.Context) error {
 	var req createTenantRequest
 	if err := decodeJSON(c, &req); err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	errs := apperr.FieldErrors{}
 	checkText(errs, "name", req.Name, true, 200)
@@ -100,74 +99,68 @@ func (h tenantHandlers) create(c *gin.Context) {
 		}
 	}
 	if err := errs.Err(); err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	t, err := h.reg.Create(c.Request.Context(), registry.CreateInput{Name: req.Name, Slug: req.Slug, Description: req.Description})
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.Header("Location", "/api/v1/tenants/"+t.ID.String())
 	c.JSON(http.StatusCreated, toTenantResponse(t))
+	return nil
 }
 
-func (h tenantHandlers) list(c *gin.Context) {
+func (h tenantHandlers) list(c *gin.Context) error {
 	p, err := parsePage(c)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	active, err := parseOptionalBool(c, "is_active")
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	ts, err := h.reg.List(c.Request.Context(), registry.ListInput{Limit: p.Limit, Offset: p.Offset, IsActive: active})
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	out := make([]tenantResponse, len(ts))
 	for i, t := range ts {
 		out[i] = toTenantResponse(t)
 	}
 	c.JSON(http.StatusOK, out)
+	return nil
 }
 
-func (h tenantHandlers) get(c *gin.Context) {
+func (h tenantHandlers) get(c *gin.Context) error {
 	id, err := pathUUID(c, "tenant_id", apperr.TenantNotFound)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	t, err := h.reg.Get(c.Request.Context(), id)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, toTenantResponse(t))
+	return nil
 }
 
-func (h tenantHandlers) getBySlug(c *gin.Context) {
+func (h tenantHandlers) getBySlug(c *gin.Context) error {
 	t, err := h.reg.GetBySlug(c.Request.Context(), c.Param("tenant_slug"))
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, toTenantResponse(t))
+	return nil
 }
 
-func (h tenantHandlers) update(c *gin.Context) {
+func (h tenantHandlers) update(c *gin.Context) error {
 	id, err := pathUUID(c, "tenant_id", apperr.TenantNotFound)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	var req updateTenantRequest
 	if err := decodeJSON(c, &req); err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	errs := apperr.FieldErrors{}
 	if req.Name != nil {
@@ -177,52 +170,47 @@ func (h tenantHandlers) update(c *gin.Context) {
 		checkText(errs, "description", *req.Description, false, 2000)
 	}
 	if err := errs.Err(); err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	if req.Slug != nil {
 		current, err := h.reg.Get(c.Request.Context(), id)
 		if err != nil {
-			writeError(c, err)
-			return
+			return err
 		}
 		if *req.Slug != current.Slug {
-			writeError(c, apperr.Validationf("slug", "cannot change: the tenant's database is named after it"))
-			return
+			return apperr.Validationf("slug", "cannot change: the tenant's database is named after it")
 		}
 	}
 	t, err := h.reg.Update(c.Request.Context(), id, registry.UpdateInput{Name: req.Name, Description: req.Description, IsActive: req.IsActive})
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, toTenantResponse(t))
+	return nil
 }
 
-func (h tenantHandlers) deactivate(c *gin.Context) {
+func (h tenantHandlers) deactivate(c *gin.Context) error {
 	id, err := pathUUID(c, "tenant_id", apperr.TenantNotFound)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	t, err := h.reg.Deactivate(c.Request.Context(), id)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, toTenantResponse(t))
+	return nil
 }
 
-func (h tenantHandlers) retryProvision(c *gin.Context) {
+func (h tenantHandlers) retryProvision(c *gin.Context) error {
 	id, err := pathUUID(c, "tenant_id", apperr.TenantNotFound)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	t, err := h.reg.Retry(c.Request.Context(), id)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, toTenantResponse(t))
+	return nil
 }

@@ -58,122 +58,97 @@ func (r *updateUserRequest) validate() (users.UpdateInput, error) {
 	return in, errs.Err()
 }
 
-// tenantClient is the request's tenant graph client (the seed's
-// get_tenant_session): the tenant's database, or the main one in
-// single-tenant mode.
-func tenantClient(c *gin.Context) (*tenantdb.Client, error) {
-	return tenancy.ClientFromContext[*tenantdb.Client](c.Request.Context())
+// tenantHandler is a handler of the tenant-scoped API: it receives the
+// request's tenant graph client (the seed's get_tenant_session): the
+// tenant's database, or the main one in single-tenant mode.
+type tenantHandler func(c *gin.Context, client *tenantdb.Client) error
+
+func withTenantClient(h tenantHandler) gin.HandlerFunc {
+	return withErrors(func(c *gin.Context) error {
+		client, err := tenancy.ClientFromContext[*tenantdb.Client](c.Request.Context())
+		if err != nil {
+			return err
+		}
+		return h(c, client)
+	})
 }
 
-func createUser(c *gin.Context) {
+func createUser(c *gin.Context, client *tenantdb.Client) error {
 	var req createUserRequest
 	if err := decodeJSON(c, &req); err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	in, err := req.validate()
 	if err != nil {
-		writeError(c, err)
-		return
-	}
-	client, err := tenantClient(c)
-	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	u, err := users.Create(c.Request.Context(), client, in)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusCreated, toUserResponse(u))
+	return nil
 }
 
-func listUsers(c *gin.Context) {
+func listUsers(c *gin.Context, client *tenantdb.Client) error {
 	p, err := parsePage(c)
 	if err != nil {
-		writeError(c, err)
-		return
-	}
-	client, err := tenantClient(c)
-	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	us, err := users.List(c.Request.Context(), client, p.Limit, p.Offset)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	out := make([]userResponse, len(us))
 	for i, u := range us {
 		out[i] = toUserResponse(u)
 	}
 	c.JSON(http.StatusOK, out)
+	return nil
 }
 
-func getUser(c *gin.Context) {
+func getUser(c *gin.Context, client *tenantdb.Client) error {
 	id, err := pathUUID(c, "user_id", apperr.NotFound)
 	if err != nil {
-		writeError(c, err)
-		return
-	}
-	client, err := tenantClient(c)
-	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	u, err := users.Get(c.Request.Context(), client, id)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, toUserResponse(u))
+	return nil
 }
 
-func updateUser(c *gin.Context) {
+func updateUser(c *gin.Context, client *tenantdb.Client) error {
 	id, err := pathUUID(c, "user_id", apperr.NotFound)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	var req updateUserRequest
 	if err := decodeJSON(c, &req); err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	in, err := req.validate()
 	if err != nil {
-		writeError(c, err)
-		return
-	}
-	client, err := tenantClient(c)
-	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	u, err := users.Update(c.Request.Context(), client, id, in)
 	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.JSON(http.StatusOK, toUserResponse(u))
+	return nil
 }
 
-func deleteUser(c *gin.Context) {
+func deleteUser(c *gin.Context, client *tenantdb.Client) error {
 	id, err := pathUUID(c, "user_id", apperr.NotFound)
 	if err != nil {
-		writeError(c, err)
-		return
-	}
-	client, err := tenantClient(c)
-	if err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	if err := users.Delete(c.Request.Context(), client, id); err != nil {
-		writeError(c, err)
-		return
+		return err
 	}
 	c.Status(http.StatusNoContent)
+	return nil
 }
