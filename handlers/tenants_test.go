@@ -1162,6 +1162,11 @@ func TestProvisionFailureAndRetry(t *testing.T) {
 			t.Errorf("the failed provisioning changed the existing file: %v", err)
 		}
 
+		// Listed as unfinished (the service warns about these at start).
+		if un, err := m.app.Registry.Unfinished(ctx); err != nil || len(un) != 1 || un[0].Slug != "orphan" {
+			t.Errorf("Unfinished = %v, %v; want the failed tenant", un, err)
+		}
+
 		// Not served.
 		for _, r := range []struct {
 			method string
@@ -1206,6 +1211,9 @@ func TestProvisionFailureAndRetry(t *testing.T) {
 		mtStatus(t, rec, http.StatusOK, "get user after retry")
 		if n := mtCountUsers(t, env, dbName); n != 1 {
 			t.Errorf("%d users in the retried database", n)
+		}
+		if un, err := m.app.Registry.Unfinished(ctx); err != nil || len(un) != 0 {
+			t.Errorf("Unfinished after the retry = %v, %v; want none", un, err)
 		}
 		// Ready tenants are not provisioned again (that would drop data).
 		mtError(t, m.do(http.MethodPost, "/api/v1/tenants/"+failed.ID+"/provision", nil), http.StatusConflict, "conflict", "retry of a ready tenant")

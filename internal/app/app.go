@@ -195,6 +195,16 @@ func (a *App) setUpTenancy(ctx context.Context) error {
 			a.log.Error("preparing the tenant template database", slog.Any("error", err))
 		}
 	}
+	if unfinished, err := a.Registry.Unfinished(ctx); err != nil {
+		a.log.Warn("checking for unfinished tenant provisioning", slog.Any("error", err))
+	} else if len(unfinished) > 0 {
+		slugs := make([]string, 0, min(len(unfinished), 20))
+		for _, t := range unfinished[:min(len(unfinished), 20)] {
+			slugs = append(slugs, t.Slug+" ("+string(t.Status)+")")
+		}
+		a.log.Warn("tenants whose provisioning failed or stalled are not served; retry with POST /api/v1/tenants/{id}/provision",
+			slog.Int("count", len(unfinished)), slog.Any("tenants", slugs))
+	}
 	if orphans, err := a.Registry.Orphans(ctx, a.Server); err != nil {
 		a.log.Warn("checking for orphaned tenant databases", slog.Any("error", err))
 	} else if len(orphans) > 0 {

@@ -325,6 +325,23 @@ func (s *Service) RecordMigration(ctx context.Context, slug, version string, run
 	return nil
 }
 
+// Unfinished returns the tenants whose provisioning failed, or has been
+// running longer than the stale period (its process died): both need a
+// retry (POST /api/v1/tenants/{id}/provision).
+func (s *Service) Unfinished(ctx context.Context) ([]*maindb.Tenant, error) {
+	ts, err := s.client.Tenant.Query().
+		Where(enttenant.Or(
+			enttenant.StatusEQ(enttenant.StatusFailed),
+			enttenant.And(enttenant.StatusEQ(enttenant.StatusProvisioning), enttenant.UpdatedAtLT(time.Now().Add(-s.staleAfter))),
+		)).
+		Order(enttenant.BySlug()).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished tenants: %w", err)
+	}
+	return ts, nil
+}
+
 // Orphans returns databases named like tenant databases that no registry
 // entry claims: left by a registry row deleted by hand, or a crash between
 // a drop and a create. They are reported, never dropped automatically.
