@@ -1,13 +1,10 @@
 package tenancy
 
 import (
-	"errors"
 	"net/textproto"
 
 	"github.com/gin-gonic/gin"
 )
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 // ErrorHandler writes the response for a resolution or acquire error; the
 // application owns its error format. It must not call c.Next.

@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -67,5 +68,5 @@ func (rs Resolver) subdomain(host string) (string, bool) {
 // IsRequestError reports whether err is the client's fault (400): a missing
 // or malformed tenant.
 func IsRequestError(err error) bool {
-	return errorsIs(err, ErrTenantRequired) || errorsIs(err, ErrInvalidSlug)
+	return errors.Is(err, ErrTenantRequired) || errors.Is(err, ErrInvalidSlug)
 }

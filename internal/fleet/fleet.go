@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/ent/maindb"
 	enttenant "github.com/tenantkit/tenantkit/ent/maindb/tenant"
+	"github.com/tenantkit/tenantkit/internal/registry"
 	"github.com/tenantkit/tenantkit/tenancy"
 	"github.com/tenantkit/tenantkit/tenancy/dbmigrate"
 	"github.com/tenantkit/tenantkit/tenancy/sqldb"
@@ -209,17 +209,8 @@ func (f *Fleet) migrateTenant(ctx context.Context, t *maindb.Tenant, dryRun bool
 	}
 	// Record the outcome so the registry (and the status command) show
 	// each tenant's version and last error.
-	upd := f.Main.Tenant.UpdateOneID(t.ID)
-	if err != nil {
-		upd.SetStatusError(truncate("migration failed: "+err.Error(), 2000))
-		if res.To != "" {
-			upd.SetSchemaVersion(res.To)
-		}
-	} else {
-		upd.SetStatusError("").SetSchemaVersion(res.To).SetMigratedAt(time.Now().UTC())
-	}
-	if uerr := upd.Exec(context.WithoutCancel(ctx)); uerr != nil {
-		o.Err = errors.Join(o.Err, fmt.Errorf("record outcome in registry: %w", uerr))
+	if rerr := registry.RecordMigration(context.WithoutCancel(ctx), f.Main, t.ID, res.To, err); rerr != nil {
+		o.Err = errors.Join(o.Err, rerr)
 	}
 	return o
 }
@@ -237,14 +228,6 @@ func (f *Fleet) migrateOne(ctx context.Context, kind Kind, slug, name string, di
 		LockName: f.Server.MigrationLockName(name), DryRun: dryRun,
 	})
 	return Outcome{Kind: kind, Slug: slug, Database: name, From: res.From, To: res.To, Applied: res.Applied, Took: time.Since(start), Err: err}
-}
-
-// truncate bounds s to n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return strings.ToValidUTF8(s[:n], "")
-	}
-	return s
 }
 
 // DatabaseStatus is one line of the status report.

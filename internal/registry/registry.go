@@ -311,16 +311,21 @@ func ToTenancy(t *maindb.Tenant) tenancy.Tenant {
 	}
 }
 
-// RecordMigration stores the outcome of a migration run of a tenant.
-func (s *Service) RecordMigration(ctx context.Context, slug, version string, runErr error) error {
-	upd := s.client.Tenant.Update().Where(enttenant.Slug(slug))
-	if runErr != nil {
-		upd.SetStatusError(truncate(runErr.Error(), 2000))
-	} else {
-		upd.SetSchemaVersion(version).SetMigratedAt(time.Now().UTC()).SetStatusError("")
+// RecordMigration stores the outcome of a fleet migration run of a tenant:
+// the version its database is at (when known) and the run's error, or the
+// time of a successful run.
+func RecordMigration(ctx context.Context, client *maindb.Client, id uuid.UUID, version string, runErr error) error {
+	upd := client.Tenant.UpdateOneID(id)
+	if version != "" {
+		upd.SetSchemaVersion(version)
 	}
-	if _, err := upd.Save(ctx); err != nil {
-		return fmt.Errorf("record migration of %s: %w", slug, err)
+	if runErr != nil {
+		upd.SetStatusError(truncate("migration failed: "+runErr.Error(), 2000))
+	} else {
+		upd.SetStatusError("").SetMigratedAt(time.Now().UTC())
+	}
+	if err := upd.Exec(ctx); err != nil {
+		return fmt.Errorf("record migration outcome: %w", err)
 	}
 	return nil
 }
