@@ -46,7 +46,7 @@ type ManagerConfig struct {
 // Stats are counters of a Manager, for metrics.
 type Stats struct {
 	Open      int    // clients open now, cached or evicted but still leased
-	InUse     int    // clients with at least one lease
+	InUse     int    // clients with at least one lease, evicted ones included
 	Opens     uint64 // clients opened since start
 	Evictions uint64 // clients closed since start (pressure, idle, evict)
 	Waits     uint64 // acquires that had to wait for a slot
@@ -441,7 +441,9 @@ func (m *Manager[C]) closeIdleBefore(cutoff int64) {
 // Stats returns the manager's counters.
 func (m *Manager[C]) Stats() Stats {
 	m.mu.RLock()
-	s := Stats{Open: m.draining}
+	// Draining clients were evicted while leased: open and in use until their
+	// last lease is released.
+	s := Stats{Open: m.draining, InUse: m.draining}
 	for _, e := range m.entries {
 		if e.ok.Load() {
 			s.Open++
