@@ -179,6 +179,7 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 	}
 	deadline := time.Now().Add(m.cfg.AcquireTimeout)
 	waited := false
+	var found *Tenant // the registry entry, once looked up
 	for {
 		m.mu.Lock()
 		if m.closed {
@@ -200,6 +201,18 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 				return Lease[C]{}, e.err
 			}
 			return Lease[C]{m: m, e: e}, nil
+		}
+		if found == nil {
+			// Ask the registry before taking a slot: a request for an
+			// unknown or unservable tenant must not evict a real tenant's
+			// idle client (a flood of random slugs would churn them all).
+			m.mu.Unlock()
+			t, err := m.lookup(ctx, slug)
+			if err != nil {
+				return Lease[C]{}, err
+			}
+			found = &t
+			continue
 		}
 		var victim *entry[C]
 		if len(m.entries)+m.draining >= m.cfg.MaxClients {
@@ -227,7 +240,7 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 			m.waiters.Add(-1)
 			m.removeLocked(victim)
 		}
-		e := &entry[C]{slug: slug, ready: make(chan struct{})}
+		e := &entry[C]{slug: slug, tenant: *found, ready: make(chan struct{})}
 		e.refs.Store(1)
 		m.entries[slug] = e
 		m.mu.Unlock()
@@ -255,24 +268,28 @@ func waitFor(ctx context.Context, ch <-chan struct{}, deadline time.Time) error 
 	}
 }
 
-// openEntry looks the tenant up and opens its client. It runs detached from
-// the caller's cancellation: other requests may be waiting on the same open.
+// lookup reads the registry entry of slug and checks it may be served.
+func (m *Manager[C]) lookup(ctx context.Context, slug string) (Tenant, error) {
+	lctx, cancel := context.WithTimeout(ctx, m.cfg.OpenTimeout)
+	defer cancel()
+	t, err := m.registry.LookupTenant(lctx, slug)
+	if err != nil {
+		return Tenant{}, err
+	}
+	if err := Servable(t); err != nil {
+		return Tenant{}, err
+	}
+	return t, nil
+}
+
+// openEntry opens the client of e.tenant. It runs detached from the
+// caller's cancellation: other requests may be waiting on the same open.
 func (m *Manager[C]) openEntry(ctx context.Context, e *entry[C]) error {
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.OpenTimeout)
 	defer cancel()
-	t, err := m.registry.LookupTenant(octx, e.slug)
-	if err == nil {
-		err = Servable(t)
-	}
-	if err == nil {
-		e.tenant = t
-		e.client, err = m.open(octx, t)
-		if err != nil {
-			err = fmt.Errorf("open tenant %s: %w", e.slug, err)
-		}
-	}
+	client, err := m.open(octx, e.tenant)
 	if err != nil {
-		e.err = err
+		e.err = fmt.Errorf("open tenant %s: %w", e.slug, err)
 		m.mu.Lock()
 		if m.entries[e.slug] == e {
 			delete(m.entries, e.slug)
@@ -280,8 +297,9 @@ func (m *Manager[C]) openEntry(ctx context.Context, e *entry[C]) error {
 		m.signalLocked()
 		m.mu.Unlock()
 		close(e.ready)
-		return err
+		return e.err
 	}
+	e.client = client
 	m.opens.Add(1)
 	e.lastUsed.Store(time.Now().UnixNano())
 	e.ok.Store(true)

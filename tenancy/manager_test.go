@@ -1094,3 +1094,38 @@ func TestStaticMiddleware(t *testing.T) {
 		t.Fatalf("single-tenant mode: %d", w.Code)
 	}
 }
+
+// TestManagerUnservableDoesNotEvict: requests for unknown or unservable
+// tenants must not take a slot from a real tenant's idle client (a flood of
+// random slugs would otherwise force every real tenant to reopen).
+func TestManagerUnservableDoesNotEvict(t *testing.T) {
+	t.Parallel()
+	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
+		f := newFixture(t, env)
+		f.addTenants(t, "acme", "sleepy")
+		f.reg.update("sleepy", func(t *tenancy.Tenant) { t.Active = false })
+		m := f.manager(t, tenancy.ManagerConfig{MaxClients: 1, AcquireTimeout: 2 * time.Second})
+		ctx := context.Background()
+		if err := m.Do(ctx, "acme", func(context.Context, *countedClient) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			slug := fmt.Sprintf("nobody-%d", i)
+			if _, err := m.Acquire(ctx, slug); !errors.Is(err, tenancy.ErrTenantNotFound) {
+				t.Fatalf("Acquire(%s) = %v", slug, err)
+			}
+			if _, err := m.Acquire(ctx, "sleepy"); !errors.Is(err, tenancy.ErrTenantInactive) {
+				t.Fatalf("Acquire(sleepy) = %v", err)
+			}
+		}
+		if s := m.Stats(); s.Evictions != 0 || s.Open != 1 {
+			t.Fatalf("unservable requests evicted the cached client: %+v", s)
+		}
+		if err := m.Do(ctx, "acme", func(ctx context.Context, c *countedClient) error { return checkOwnRow(ctx, "acme", c) }); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.n.opensOf("acme"); n != 1 {
+			t.Fatalf("acme opened %d times, want 1", n)
+		}
+	})
+}
