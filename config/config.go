@@ -89,6 +89,9 @@ type Config struct {
 	TenantPoolSize          int           `env:"TENANT_POOL_SIZE" envDefault:"2"`
 	TenantClientIdleTimeout time.Duration `env:"TENANT_CLIENT_IDLE_TIMEOUT" envDefault:"5m"`
 	TenantAcquireTimeout    time.Duration `env:"TENANT_ACQUIRE_TIMEOUT" envDefault:"5s"`
+	// TenantNotFoundTTL: how long an unknown slug is remembered (0: never),
+	// so floods of requests for tenants that do not exist spare the registry.
+	TenantNotFoundTTL time.Duration `env:"TENANT_NOT_FOUND_TTL" envDefault:"2s"`
 
 	// HTTP server.
 	Port                  int           `env:"PORT" envDefault:"8000"`
@@ -211,6 +214,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("tenant_cache_size", c.TenantCacheSize()),
 		slog.String("tenant_client_idle_timeout", c.TenantClientIdleTimeout.String()),
 		slog.String("tenant_acquire_timeout", c.TenantAcquireTimeout.String()),
+		slog.String("tenant_not_found_ttl", c.TenantNotFoundTTL.String()),
 		slog.Int("port", c.Port),
 		slog.String("admin_api_key", key),
 		slog.String("http_read_header_timeout", c.HTTPReadHeaderTimeout.String()),
@@ -459,6 +463,9 @@ func (c Config) problems(bad map[string]bool) []error {
 		if ok(d.name) && d.v <= 0 {
 			add("%s: %s must be longer than zero", d.name, d.v)
 		}
+	}
+	if ok("TENANT_NOT_FOUND_TTL") && c.TenantNotFoundTTL < 0 {
+		add("TENANT_NOT_FOUND_TTL: %s must not be negative (0 turns the cache off)", c.TenantNotFoundTTL)
 	}
 	return ps
 }

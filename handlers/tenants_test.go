@@ -1495,3 +1495,19 @@ func TestTenantMigrationStateInJSON(t *testing.T) {
 		}
 	})
 }
+
+// TestUnknownThenCreated: an unknown slug is remembered briefly
+// (TENANT_NOT_FOUND_TTL), but creating the tenant makes it servable at once.
+func TestUnknownThenCreated(t *testing.T) {
+	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
+		m := mtNewApp(t, env, "TENANT_NOT_FOUND_TTL=1h")
+		for range 3 {
+			mtError(t, m.do(http.MethodGet, "/api/v1/users", nil, "X-Tenant-ID", "later"), http.StatusNotFound, "tenant_not_found", "before creation")
+		}
+		m.createTenant("Later", "later")
+		m.createUser("later", "first@later.test")
+		if us := m.listUsers("later"); len(us) != 1 {
+			t.Fatalf("users right after creation: %+v", us)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -39,9 +40,18 @@ type ManagerConfig struct {
 	AcquireTimeout time.Duration
 	// OpenTimeout bounds the registry lookup plus the open (default 30s).
 	OpenTimeout time.Duration
+	// NotFoundTTL remembers unknown slugs this long (0: not at all), so a
+	// flood of requests for tenants that do not exist does not reach the
+	// registry. Evict forgets a slug at once; the registry evicts a slug
+	// when it creates that tenant.
+	NotFoundTTL time.Duration
 	// Logger receives evictions and open failures (default slog.Default()).
 	Logger *slog.Logger
 }
+
+// maxNotFound bounds the not-found cache; when full, expired entries are
+// dropped, and if none has expired nothing more is remembered.
+const maxNotFound = 10000
 
 // Stats are counters of a Manager, for metrics.
 type Stats struct {
@@ -65,6 +75,12 @@ type Manager[C Client] struct {
 	entries   map[string]*entry[C]
 	slotFreed chan struct{} // closed and replaced whenever a slot may have freed
 	closed    bool
+	notFound  map[string]int64 // unknown slug -> expiry (unix nanoseconds)
+	lookups   map[string]*lookupCall
+	// evictSeq counts Evict and EvictAll calls: a not-found answer read
+	// before one of them may be stale (the tenant was just created) and is
+	// not remembered.
+	evictSeq uint64
 	// draining counts clients taken out of the cache but not closed yet
 	// (evicted while leased): they still hold connections, so they count
 	// toward MaxClients until their last lease is released.
@@ -113,6 +129,8 @@ func NewManager[C Client](reg Registry, open Opener[C], cfg ManagerConfig) *Mana
 		cfg:       cfg,
 		log:       cfg.Logger,
 		entries:   make(map[string]*entry[C], cfg.MaxClients),
+		notFound:  make(map[string]int64),
+		lookups:   make(map[string]*lookupCall),
 		slotFreed: make(chan struct{}),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
@@ -203,11 +221,14 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 			return Lease[C]{m: m, e: e}, nil
 		}
 		if found == nil {
+			if exp, ok := m.notFound[slug]; ok && time.Now().UnixNano() < exp {
+				m.mu.Unlock()
+				return Lease[C]{}, ErrTenantNotFound
+			}
 			// Ask the registry before taking a slot: a request for an
 			// unknown or unservable tenant must not evict a real tenant's
 			// idle client (a flood of random slugs would churn them all).
-			m.mu.Unlock()
-			t, err := m.lookup(ctx, slug)
+			t, err := m.lookupShared(ctx, slug) // unlocks m.mu
 			if err != nil {
 				return Lease[C]{}, err
 			}
@@ -243,6 +264,7 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 		e := &entry[C]{slug: slug, tenant: *found, ready: make(chan struct{})}
 		e.refs.Store(1)
 		m.entries[slug] = e
+		delete(m.lookups, slug) // the entry serves later requests now
 		m.mu.Unlock()
 		if victim != nil {
 			m.closeIfIdle(victim, "capacity")
@@ -266,6 +288,75 @@ func waitFor(ctx context.Context, ch <-chan struct{}, deadline time.Time) error 
 	case <-t.C:
 		return ErrCapacity
 	}
+}
+
+// lookupCall is one registry lookup that concurrent cold requests for the
+// same slug share. A successful one stays in Manager.lookups until the
+// slug's placeholder entry is inserted (or briefly, at most lookupReuse), so
+// that requests arriving between the lookup and the placeholder do not look
+// the tenant up again.
+type lookupCall struct {
+	done     chan struct{}
+	tenant   Tenant
+	err      error
+	finished int64 // unix nanoseconds; 0 while running (guarded by m.mu)
+}
+
+const lookupReuse = time.Second
+
+// lookupShared runs one lookup per slug at a time; concurrent callers wait
+// for it. It is called with m.mu held and returns with it released.
+func (m *Manager[C]) lookupShared(ctx context.Context, slug string) (Tenant, error) {
+	seq := m.evictSeq
+	call, ok := m.lookups[slug]
+	if ok && call.finished != 0 && time.Now().UnixNano()-call.finished > int64(lookupReuse) {
+		delete(m.lookups, slug)
+		ok = false
+	}
+	if ok {
+		m.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.tenant, call.err
+		case <-ctx.Done():
+			return Tenant{}, ctx.Err()
+		}
+	}
+	call = &lookupCall{done: make(chan struct{})}
+	m.lookups[slug] = call
+	m.mu.Unlock()
+	// Detached: other requests wait on this lookup.
+	tenant, err := m.lookup(context.WithoutCancel(ctx), slug)
+	m.mu.Lock()
+	call.tenant, call.err, call.finished = tenant, err, time.Now().UnixNano()
+	fresh := seq == m.evictSeq // no Evict ran meanwhile
+	if errors.Is(err, ErrTenantNotFound) && fresh {
+		m.rememberNotFoundLocked(slug)
+	}
+	if (err != nil || !fresh) && m.lookups[slug] == call {
+		delete(m.lookups, slug)
+	}
+	m.mu.Unlock()
+	close(call.done)
+	return tenant, err
+}
+
+func (m *Manager[C]) rememberNotFoundLocked(slug string) {
+	if m.cfg.NotFoundTTL <= 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	if len(m.notFound) >= maxNotFound {
+		for s, exp := range m.notFound {
+			if exp <= now {
+				delete(m.notFound, s)
+			}
+		}
+		if len(m.notFound) >= maxNotFound {
+			return
+		}
+	}
+	m.notFound[slug] = now + int64(m.cfg.NotFoundTTL)
 }
 
 // lookup reads the registry entry of slug and checks it may be served.
@@ -397,6 +488,9 @@ func (m *Manager[C]) closeEntry(e *entry[C]) {
 // deactivated or updated.
 func (m *Manager[C]) Evict(slug string) {
 	m.mu.Lock()
+	delete(m.notFound, slug)
+	delete(m.lookups, slug)
+	m.evictSeq++
 	e := m.entries[slug]
 	if e != nil {
 		m.removeLocked(e)
@@ -411,6 +505,9 @@ func (m *Manager[C]) Evict(slug string) {
 // EvictAll evicts every client, for example after missed invalidations.
 func (m *Manager[C]) EvictAll() {
 	m.mu.Lock()
+	clear(m.notFound)
+	clear(m.lookups)
+	m.evictSeq++
 	victims := make([]*entry[C], 0, len(m.entries))
 	for _, e := range m.entries {
 		m.removeLocked(e)

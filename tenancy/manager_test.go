@@ -1129,3 +1129,53 @@ func TestManagerUnservableDoesNotEvict(t *testing.T) {
 		}
 	})
 }
+
+// countingRegistry counts lookups, to see the not-found cache work.
+type countingRegistry struct {
+	inner   tenancy.Registry
+	lookups atomic.Int64
+}
+
+func (r *countingRegistry) LookupTenant(ctx context.Context, slug string) (tenancy.Tenant, error) {
+	r.lookups.Add(1)
+	return r.inner.LookupTenant(ctx, slug)
+}
+
+// TestManagerNotFoundCache: unknown slugs are remembered for NotFoundTTL so
+// a flood of them does not reach the registry; Evict forgets at once (the
+// registry evicts a slug when the tenant is created).
+func TestManagerNotFoundCache(t *testing.T) {
+	t.Parallel()
+	env := testdb.SQLite(t)
+	f := newFixture(t, env)
+	reg := &countingRegistry{inner: f.reg}
+	m := tenancy.NewManager[*countedClient](reg, f.open, tenancy.ManagerConfig{MaxClients: 2, NotFoundTTL: time.Hour})
+	t.Cleanup(func() { _ = m.Close() })
+	ctx := context.Background()
+	for range 50 {
+		if _, err := m.Acquire(ctx, "later"); !errors.Is(err, tenancy.ErrTenantNotFound) {
+			t.Fatalf("Acquire(later) = %v", err)
+		}
+	}
+	if n := reg.lookups.Load(); n != 1 {
+		t.Fatalf("%d registry lookups for one unknown slug, want 1", n)
+	}
+	// The tenant is created: the registry evicts the slug, and it is served.
+	f.addTenants(t, "later")
+	m.Evict("later")
+	if err := m.Do(ctx, "later", func(ctx context.Context, c *countedClient) error { return checkOwnRow(ctx, "later", c) }); err != nil {
+		t.Fatalf("after Evict: %v", err)
+	}
+	// Other errors are never cached.
+	f.reg.update("later", func(t *tenancy.Tenant) { t.Active = false })
+	m.Evict("later")
+	before := reg.lookups.Load()
+	for range 3 {
+		if _, err := m.Acquire(ctx, "later"); !errors.Is(err, tenancy.ErrTenantInactive) {
+			t.Fatalf("Acquire(deactivated) = %v", err)
+		}
+	}
+	if n := reg.lookups.Load() - before; n != 3 {
+		t.Fatalf("%d lookups for 3 requests of a deactivated tenant, want 3 (not cached)", n)
+	}
+}

@@ -173,6 +173,7 @@ func (a *App) setUpTenancy(ctx context.Context) error {
 		MaxClients:     cfg.TenantCacheSize(),
 		IdleTimeout:    cfg.TenantClientIdleTimeout,
 		AcquireTimeout: cfg.TenantAcquireTimeout,
+		NotFoundTTL:    cfg.TenantNotFoundTTL,
 		Logger:         a.log,
 	})
 	a.closers = append(a.closers, a.Tenants.Close)

@@ -185,6 +185,11 @@ func (s *Service) provision(ctx context.Context, t *maindb.Tenant, replace bool)
 	if err != nil {
 		return nil, errors.Join(perr, fmt.Errorf("record provisioning outcome: %w", err))
 	}
+	// Instances that answered "unknown tenant" for this slug (or cached it
+	// in another state) must read the registry again.
+	if s.invalidator != nil {
+		s.invalidator.Invalidate(pctx, t.Slug)
+	}
 	if errors.Is(perr, sqldb.ErrDatabaseExists) {
 		return nil, apperr.Wrap(perr, apperr.Conflict, "a database named %q already exists that no tenant claims; the tenant is registered with status \"failed\": inspect that database, drop it or keep it (an empty one is adopted), then retry with POST /api/v1/tenants/%s/provision", t.Database, t.ID)
 	}
