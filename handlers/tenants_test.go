@@ -30,6 +30,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/app"
 	"github.com/tenantkit/tenantkit/internal/logging"
 	"github.com/tenantkit/tenantkit/internal/testdb"
+	"github.com/tenantkit/tenantkit/internal/testlog"
 	"github.com/tenantkit/tenantkit/migrations"
 	"github.com/tenantkit/tenantkit/tenancy/dbmigrate"
 	"github.com/tenantkit/tenantkit/tenancy/sqldb"
@@ -37,24 +38,6 @@ import (
 
 // ---------------------------------------------------------------------------
 // helpers
-
-// mtLog collects the server log of one app; it is printed when the test fails.
-type mtLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *mtLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *mtLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // mtApp is a running service on a test environment.
 type mtApp struct {
@@ -88,7 +71,7 @@ func mtNewApp(t *testing.T, env testdb.Env, extra ...string) *mtApp {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := &mtLog{}
+	logs := &testlog.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	a, err := app.New(ctx, cfg, logging.New(logs, cfg))

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tenantkit/tenantkit/internal/testdb"
+	"github.com/tenantkit/tenantkit/internal/testlog"
 	"github.com/tenantkit/tenantkit/tenancy/sqldb"
 )
 
@@ -706,7 +707,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestDatabaseDown(t *testing.T) {
 	t.Parallel()
 	env := testdb.Postgres(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	a := newTestAppLogged(t, env, logs)
 	h := a.Handler
 	u := createUser(t, h, "down@example.com", "Down")
@@ -768,7 +769,7 @@ func TestInternalErrorNoLeak(t *testing.T) {
 	t.Parallel()
 	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
 		t.Parallel()
-		logs := &syncBuffer{}
+		logs := &testlog.Buffer{}
 		h := newTestAppLogged(t, env, logs).Handler
 		u := createUser(t, h, "gone@example.com", "Gone")
 

@@ -17,26 +17,8 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/testdb"
+	"github.com/tenantkit/tenantkit/internal/testlog"
 )
-
-// syncBuffer collects the server's log; the server writes it from several
-// goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // freePort returns a TCP port that was free a moment ago.
 func freePort(t *testing.T) int {
@@ -66,7 +48,7 @@ type server struct {
 	port   int
 	cancel context.CancelFunc
 	done   chan error // run's result
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 // start calls run in a goroutine, as main does, and waits until /healthz
@@ -80,7 +62,7 @@ func start(t *testing.T, environ ...string) *server {
 		port:   port,
 		cancel: cancel,
 		done:   make(chan error, 1),
-		logs:   &syncBuffer{},
+		logs:   &testlog.Buffer{},
 	}
 	environ = append([]string{"PORT=" + strconv.Itoa(port), "LOG_LEVEL=info", "LOG_FORMAT=json", "SHUTDOWN_TIMEOUT=30s"}, environ...)
 	go func() { s.done <- run(ctx, []string{"-env-file", ""}, environ, s.logs) }()
@@ -358,7 +340,7 @@ func TestRunBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			logs := &syncBuffer{}
+			logs := &testlog.Buffer{}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			err := run(ctx, []string{"-env-file", ""}, append(tc.environ, "DATA_DIR="+dir), logs)
