@@ -21,9 +21,7 @@ import (
 // testContext is a context bounded by the test's deadline (or a minute).
 func testContext(t testing.TB) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return testdb.Context(t, 2*time.Minute)
 }
 
 // testConfig loads the configuration of env (PostgreSQL or SQLite) through

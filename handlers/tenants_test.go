@@ -226,9 +226,8 @@ func (m *mtApp) listUsers(slug string) []mtUser {
 }
 
 func mtCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	t.Helper()
+	return testdb.Context(t, time.Minute)
 }
 
 // mtTenantDBs lists the databases named like this test's tenant databases

@@ -19,9 +19,7 @@ import (
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return testdb.Context(t, 3*time.Minute)
 }
 
 func environ(env testdb.Env) []string {

@@ -42,9 +42,7 @@ func requireCLI(t *testing.T) {
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return testdb.Context(t, 2*time.Minute)
 }
 
 func dir(t *testing.T, g migrations.Graph) migrate.Dir {

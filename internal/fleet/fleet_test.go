@@ -35,9 +35,7 @@ const (
 
 func testContext(t testing.TB, d time.Duration) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
+	return testdb.Context(t, d)
 }
 
 // environ is the configuration of a deployment on env, as tenantctl and the

@@ -22,9 +22,7 @@ const committedRoot = "../../migrations"
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return testdb.Context(t, 3*time.Minute)
 }
 
 func generator(root string) migrationgen.Generator {

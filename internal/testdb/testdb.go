@@ -98,3 +98,12 @@ func EachDialect(t *testing.T, fn func(t *testing.T, env Env)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
 	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
 }
+
+// Context returns a context that ends after timeout or with the test,
+// whichever comes first: every database call of a test is bounded.
+func Context(t testing.TB, timeout time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	return ctx
+}

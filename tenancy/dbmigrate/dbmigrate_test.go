@@ -25,9 +25,7 @@ import (
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return testdb.Context(t, 2*time.Minute)
 }
 
 // createDB creates database name on env's server and returns a pool on it,

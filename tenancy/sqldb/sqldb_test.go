@@ -20,9 +20,7 @@ import (
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return testdb.Context(t, 2*time.Minute)
 }
 
 func open(t *testing.T, env testdb.Env, name string) *sql.DB {
