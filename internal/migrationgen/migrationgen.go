@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"entgo.io/ent/dialect"
@@ -163,10 +162,25 @@ func copyToMem(dir atlasmigrate.Dir) (*atlasmigrate.MemDir, error) {
 	return mem, nil
 }
 
-// entTablesMu serializes diffs: ent's NamedDiff mutates the tables it is
-// given (column and index links, index names), and those are the generated
-// packages' global Tables, shared by every Generator of the process.
-var entTablesMu sync.Mutex
+// privateTables deep-copies tables for one diff. ent's diff writes into the
+// tables it is given (column lookup maps, index and foreign-key back links,
+// appended on every call) and the generated packages' Tables are process
+// globals that other goroutines read. schema.CopyTables leaves out the
+// table-level fields set below, so they are copied here to keep comments
+// and views in the diff.
+func privateTables(tables []*schema.Table) ([]*schema.Table, error) {
+	copies, err := schema.CopyTables(tables)
+	if err != nil {
+		return nil, err
+	}
+	for i, tb := range tables {
+		copies[i].Schema = tb.Schema
+		copies[i].Comment = tb.Comment
+		copies[i].View = tb.View
+		copies[i].Pos = tb.Pos
+	}
+	return copies, nil
+}
 
 // diff replays dir on a fresh dev database, compares the result with the
 // target's tables and writes a migration file if they differ.
@@ -176,8 +190,10 @@ func (g Generator) diff(ctx context.Context, t Target, dir atlasmigrate.Dir, nam
 		return false, err
 	}
 	defer func() { err = errors.Join(err, cleanup()) }()
-	entTablesMu.Lock()
-	defer entTablesMu.Unlock()
+	tables, err := privateTables(t.Tables)
+	if err != nil {
+		return false, err
+	}
 	m, err := schema.NewMigrate(entsql.OpenDB(t.Dialect, db),
 		schema.WithDir(dir),
 		schema.WithMigrationMode(schema.ModeReplay),
@@ -190,7 +206,7 @@ func (g Generator) diff(ctx context.Context, t Target, dir atlasmigrate.Dir, nam
 	if err != nil {
 		return false, err
 	}
-	switch err := m.NamedDiff(ctx, name, t.Tables...); {
+	switch err := m.NamedDiff(ctx, name, tables...); {
 	case errors.Is(err, atlasmigrate.ErrNoPlan):
 		return false, nil
 	case err != nil:
