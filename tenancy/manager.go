@@ -197,7 +197,8 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 	}
 	deadline := time.Now().Add(m.cfg.AcquireTimeout)
 	waited := false
-	var found *Tenant // the registry entry, once looked up
+	var found *Tenant   // the registry entry, once looked up
+	var foundSeq uint64 // evictSeq when that lookup started
 	for {
 		m.mu.Lock()
 		if m.closed {
@@ -220,7 +221,10 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 			}
 			return Lease[C]{m: m, e: e}, nil
 		}
-		if found == nil {
+		// An Evict since the lookup started (a deactivation, say) may have
+		// made it stale; caching it would serve the tenant until an LRU
+		// eviction, so look again.
+		if found == nil || foundSeq != m.evictSeq {
 			if exp, ok := m.notFound[slug]; ok && time.Now().UnixNano() < exp {
 				m.mu.Unlock()
 				return Lease[C]{}, ErrTenantNotFound
@@ -228,11 +232,11 @@ func (m *Manager[C]) acquireSlow(ctx context.Context, slug string) (Lease[C], er
 			// Ask the registry before taking a slot: a request for an
 			// unknown or unservable tenant must not evict a real tenant's
 			// idle client (a flood of random slugs would churn them all).
-			t, err := m.lookupShared(ctx, slug) // unlocks m.mu
+			t, seq, err := m.lookupShared(ctx, slug) // unlocks m.mu
 			if err != nil {
 				return Lease[C]{}, err
 			}
-			found = &t
+			found, foundSeq = &t, seq
 			continue
 		}
 		var victim *entry[C]
@@ -299,14 +303,17 @@ type lookupCall struct {
 	done     chan struct{}
 	tenant   Tenant
 	err      error
-	finished int64 // unix nanoseconds; 0 while running (guarded by m.mu)
+	seq      uint64 // Manager.evictSeq when the lookup started
+	finished int64  // unix nanoseconds; 0 while running (guarded by m.mu)
 }
 
 const lookupReuse = time.Second
 
 // lookupShared runs one lookup per slug at a time; concurrent callers wait
-// for it. It is called with m.mu held and returns with it released.
-func (m *Manager[C]) lookupShared(ctx context.Context, slug string) (Tenant, error) {
+// for it. It returns the evictSeq at which the lookup started, so that the
+// caller can tell whether an Evict has made the answer stale since. It is
+// called with m.mu held and returns with it released.
+func (m *Manager[C]) lookupShared(ctx context.Context, slug string) (Tenant, uint64, error) {
 	seq := m.evictSeq
 	call, ok := m.lookups[slug]
 	if ok && call.finished != 0 && time.Now().UnixNano()-call.finished > int64(lookupReuse) {
@@ -317,12 +324,12 @@ func (m *Manager[C]) lookupShared(ctx context.Context, slug string) (Tenant, err
 		m.mu.Unlock()
 		select {
 		case <-call.done:
-			return call.tenant, call.err
+			return call.tenant, call.seq, call.err
 		case <-ctx.Done():
-			return Tenant{}, ctx.Err()
+			return Tenant{}, 0, ctx.Err()
 		}
 	}
-	call = &lookupCall{done: make(chan struct{})}
+	call = &lookupCall{done: make(chan struct{}), seq: seq}
 	m.lookups[slug] = call
 	m.mu.Unlock()
 	// Detached: other requests wait on this lookup.
@@ -338,7 +345,7 @@ func (m *Manager[C]) lookupShared(ctx context.Context, slug string) (Tenant, err
 	}
 	m.mu.Unlock()
 	close(call.done)
-	return tenant, err
+	return tenant, seq, err
 }
 
 func (m *Manager[C]) rememberNotFoundLocked(slug string) {

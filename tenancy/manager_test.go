@@ -1179,3 +1179,94 @@ func TestManagerNotFoundCache(t *testing.T) {
 		t.Fatalf("%d lookups for 3 requests of a deactivated tenant, want 3 (not cached)", n)
 	}
 }
+
+// gatedRegistry holds each lookup of one slug until the test lets it go,
+// to land a deactivation in the middle of it.
+type gatedRegistry struct {
+	inner   tenancy.Registry
+	slug    string
+	entered chan struct{}
+	release chan struct{}
+	held    atomic.Bool
+}
+
+func (r *gatedRegistry) LookupTenant(ctx context.Context, slug string) (tenancy.Tenant, error) {
+	t, err := r.inner.LookupTenant(ctx, slug)
+	if slug == r.slug && r.held.CompareAndSwap(false, true) { // the first lookup only
+		r.entered <- struct{}{}
+		<-r.release
+	}
+	return t, err
+}
+
+// A tenant deactivated (and evicted) while a cold request for it was between
+// its registry lookup and the cache insert must not be cached from that
+// stale lookup: the cached client would serve it until an LRU eviction,
+// however long after "refused at once". Both windows: the lookup itself, and
+// the wait for a free slot under the budget.
+func TestManagerEvictDuringColdAcquire(t *testing.T) {
+	t.Parallel()
+	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
+		ctx := context.Background()
+		deactivate := func(f *fixture, m *tenancy.Manager[*countedClient], slug string) {
+			f.reg.update(slug, func(t *tenancy.Tenant) { t.Active = false })
+			m.Evict(slug)
+		}
+		refusedFromNowOn := func(t *testing.T, m *tenancy.Manager[*countedClient], slug string, first error) {
+			t.Helper()
+			if !errors.Is(first, tenancy.ErrTenantInactive) {
+				t.Errorf("the Acquire in flight during the deactivation = %v, want ErrTenantInactive", first)
+			}
+			for range 3 {
+				if l, err := m.Acquire(ctx, slug); !errors.Is(err, tenancy.ErrTenantInactive) {
+					if err == nil {
+						l.Release()
+					}
+					t.Fatalf("Acquire after the deactivation = %v, want ErrTenantInactive", err)
+				}
+			}
+		}
+
+		t.Run("during the registry lookup", func(t *testing.T) {
+			f := newFixture(t, env)
+			f.addTenants(t, "acme")
+			reg := &gatedRegistry{inner: f.reg, slug: "acme", entered: make(chan struct{}), release: make(chan struct{})}
+			m := tenancy.NewManager[*countedClient](reg, f.open, tenancy.ManagerConfig{MaxClients: 2})
+			t.Cleanup(func() { _ = m.Close() })
+			got := make(chan error, 1)
+			go func() {
+				l, err := m.Acquire(ctx, "acme")
+				if err == nil {
+					l.Release()
+				}
+				got <- err
+			}()
+			<-reg.entered // the lookup has read "active"
+			deactivate(f, m, "acme")
+			close(reg.release)
+			refusedFromNowOn(t, m, "acme", <-got)
+		})
+
+		t.Run("while waiting for a slot", func(t *testing.T) {
+			f := newFixture(t, env)
+			f.addTenants(t, "holder", "waiter")
+			m := f.manager(t, tenancy.ManagerConfig{MaxClients: 1, AcquireTimeout: 10 * time.Second})
+			la, err := m.Acquire(ctx, "holder")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make(chan error, 1)
+			go func() {
+				l, err := m.Acquire(ctx, "waiter")
+				if err == nil {
+					l.Release()
+				}
+				got <- err
+			}()
+			eventually(t, 5*time.Second, "the Acquire of waiter waits for a slot", func() bool { return m.Stats().Waits == 1 })
+			deactivate(f, m, "waiter")
+			la.Release()
+			refusedFromNowOn(t, m, "waiter", <-got)
+		})
+	})
+}
