@@ -1205,6 +1205,47 @@ func TestProvisionFailureAndRetry(t *testing.T) {
 	})
 }
 
+// A database left behind by an earlier tenant of the same slug (its registry
+// row deleted by hand, a restored backup) holds that customer's data: a new
+// tenant's retry must refuse it rather than serve those rows to someone else.
+func TestRetryNeverAdoptsAnotherCustomersData(t *testing.T) {
+	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
+		m := mtNewApp(t, env)
+		ctx := mtCtx(t)
+		old := m.createTenant("Old Acme", "acme")
+		m.createUser("acme", "secret@old.example")
+		id, err := uuid.Parse(old.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.app.Main.Tenant.DeleteOneID(id).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m.app.Tenants.Evict("acme")
+
+		rec := m.do(http.MethodPost, "/api/v1/tenants", map[string]string{"name": "New Acme", "slug": "acme"})
+		mtError(t, rec, http.StatusConflict, "conflict", "create onto the old customer's database")
+		rec = m.do(http.MethodGet, "/api/v1/tenants/slug/acme", nil)
+		mtStatus(t, rec, http.StatusOK, "GET the new tenant")
+		fresh := mtDecode[mtTenant](t, rec)
+
+		rec = m.do(http.MethodPost, "/api/v1/tenants/"+fresh.ID+"/provision", nil)
+		body := mtError(t, rec, http.StatusConflict, "conflict", "retry onto the old customer's database")
+		if !strings.Contains(body.Error.Message, "holds data") {
+			t.Errorf("retry refusal %q does not say the database holds data", body.Error.Message)
+		}
+		mtLeaks(t, env, rec.Body.String())
+		rec = m.do(http.MethodGet, "/api/v1/users", nil, "X-Tenant-ID", "acme")
+		mtError(t, rec, http.StatusServiceUnavailable, "tenant_unavailable", "users of the refused tenant")
+		if strings.Contains(rec.Body.String(), "secret@old.example") {
+			t.Fatalf("the old customer's data was served: %s", rec.Body.String())
+		}
+		if n := mtCountUsers(t, env, old.Database); n != 1 {
+			t.Fatalf("the old customer's database holds %d users after the refused retry, want 1 (nothing lost)", n)
+		}
+	})
+}
+
 func TestProvisionSchemaBehind(t *testing.T) {
 	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
 		m := mtNewApp(t, env)

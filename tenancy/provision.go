@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,18 +38,30 @@ type Provisioner struct {
 	templateVersion string // the version the template was last seen at
 }
 
+// ErrDatabaseNotEmpty means an existing database was not adopted because it
+// holds rows: only a leftover of a failed provisioning, which never served a
+// request and so holds none, may become a tenant's database.
+var ErrDatabaseNotEmpty = errors.New("the existing database holds data")
+
 // Provision creates database name and migrates it to the latest version,
-// which it returns. With adopt, an existing database of that name is kept
-// and migrated instead of refused: a retried provisioning whose earlier
-// attempt created the database (and then failed, or died) resumes from
-// there. Nothing is ever dropped: a database holding anything Atlas did not
-// put there makes the migration fail ("not clean") rather than be lost.
+// which it returns. With adopt, an existing database of that name without
+// rows is kept and migrated instead of refused: a retried provisioning whose
+// earlier attempt created the database (and then failed, or died) resumes
+// from there. Nothing is ever dropped: a database holding rows is refused
+// with ErrDatabaseNotEmpty (it may be an earlier customer's, which a new
+// tenant of the same slug must never see), and one holding tables Atlas did
+// not create makes the migration fail ("not clean").
 func (p *Provisioner) Provision(ctx context.Context, name string, adopt bool) (string, error) {
 	exists := false
 	if adopt {
 		var err error
 		if exists, err = p.Server.Exists(ctx, name); err != nil {
 			return "", err
+		}
+		if exists {
+			if err := p.checkNoRows(ctx, name); err != nil {
+				return "", err
+			}
 		}
 	}
 	if !exists && p.Strategy != StrategyMigrate {
@@ -141,4 +154,32 @@ func (p *Provisioner) ForgetTemplate() {
 	p.mu.Lock()
 	p.templateVersion = ""
 	p.mu.Unlock()
+}
+
+// checkNoRows fails with ErrDatabaseNotEmpty when any table of database name
+// but Atlas's revisions table holds a row.
+func (p *Provisioner) checkNoRows(ctx context.Context, name string) (err error) {
+	db, err := p.Server.Open(ctx, name, sqldb.Pool{MaxOpen: 1, MaxIdle: 1})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+	tables, err := sqldb.Tables(ctx, db, p.Server.Dialect())
+	if err != nil {
+		return fmt.Errorf("list the tables of %s: %w", name, err)
+	}
+	for _, tb := range tables {
+		if tb.Name == dbmigrate.RevisionTable && tb.Schema == sqldb.DefaultSchema(p.Server.Dialect()) {
+			continue
+		}
+		var one int
+		switch err := db.QueryRowContext(ctx, "SELECT 1 FROM "+tb.Quoted(p.Server.Dialect())+" LIMIT 1").Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("read table %s of %s: %w", tb, name, err)
+		default:
+			return fmt.Errorf("%w: table %s of %s has rows; move the database away or drop it, then retry", ErrDatabaseNotEmpty, tb, name)
+		}
+	}
+	return nil
 }

@@ -197,13 +197,33 @@ func TestProvisionExisting(t *testing.T) {
 			if n, err := checkAtLatest(ctx, env, p, name, latest); err != nil || n != 1 {
 				t.Fatalf("%s: existing database after a refused Provision: %d users, %v", s, n, err)
 			}
-			// adopt: the existing database is kept (never dropped) and migrated.
-			v, err := p.Provision(ctx, name, true)
-			if err != nil || v != latest {
-				t.Fatalf("%s: Provision(adopt) = %q, %v", s, v, err)
+			// adopt of a database holding rows is refused, and nothing is
+			// lost: a retried provisioning must never hand an earlier
+			// customer's data (a registry row deleted by hand, a restored
+			// backup) to a new tenant of the same slug.
+			if _, err := p.Provision(ctx, name, true); !errors.Is(err, tenancy.ErrDatabaseNotEmpty) {
+				t.Fatalf("%s: Provision(adopt) of a database holding a user = %v, want ErrDatabaseNotEmpty", s, err)
 			}
 			if n, err := checkAtLatest(ctx, env, p, name, latest); err != nil || n != 1 {
-				t.Fatalf("%s: adopted database: %d users, %v; want its data kept", s, n, err)
+				t.Fatalf("%s: database after a refused adopt: %d users, %v; want its data kept", s, n, err)
+			}
+			// A leftover at an older version without rows (an attempt that
+			// died half-way through its migrations) is adopted and migrated.
+			partial, _ := p.Naming.DatabaseName("partial-" + string(s))
+			if err := env.Server.Create(ctx, partial, ""); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Migrate(ctx, partial, false); err != nil {
+				t.Fatal(err)
+			}
+			// The next release brings one more file.
+			newerDir, newerLatest := withExtraFiles(t, p.Dir, 1)
+			newer := &tenancy.Provisioner{Server: p.Server, Naming: p.Naming, Dir: newerDir, Strategy: s}
+			if v, err := newer.Provision(ctx, partial, true); err != nil || v != newerLatest {
+				t.Fatalf("%s: Provision(adopt) of a half-migrated database = %q, %v; want %q", s, v, err, newerLatest)
+			}
+			if _, err := checkAtLatest(ctx, env, newer, partial, newerLatest); err != nil {
+				t.Fatal(err)
 			}
 			// adopt of an empty leftover (an attempt that died after CREATE
 			// DATABASE) migrates it onward.
@@ -238,8 +258,8 @@ func TestProvisionExisting(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = db.Close()
-			if _, err := p.Provision(ctx, foreign, true); err == nil {
-				t.Fatalf("%s: Provision(adopt) of a database with foreign tables succeeded", s)
+			if _, err := p.Provision(ctx, foreign, true); !errors.Is(err, tenancy.ErrDatabaseNotEmpty) {
+				t.Fatalf("%s: Provision(adopt) of a database with foreign rows = %v, want ErrDatabaseNotEmpty", s, err)
 			}
 			db, err = env.Server.Open(ctx, foreign, sqldb.Pool{MaxOpen: 1})
 			if err != nil {

@@ -191,7 +191,10 @@ func (s *Service) provision(ctx context.Context, t *maindb.Tenant, replace bool)
 		s.invalidator.Invalidate(pctx, t.Slug)
 	}
 	if errors.Is(perr, sqldb.ErrDatabaseExists) {
-		return nil, apperr.Wrap(perr, apperr.Conflict, "a database named %q already exists that no tenant claims; the tenant is registered with status \"failed\": inspect that database, drop it or keep it (an empty one is adopted), then retry with POST /api/v1/tenants/%s/provision", t.Database, t.ID)
+		return nil, apperr.Wrap(perr, apperr.Conflict, "a database named %q already exists that no tenant claims; the tenant is registered with status \"failed\": inspect that database, move it away or drop it (one without rows is adopted), then retry with POST /api/v1/tenants/%s/provision", t.Database, t.ID)
+	}
+	if errors.Is(perr, tenancy.ErrDatabaseNotEmpty) {
+		return nil, apperr.Wrap(perr, apperr.Conflict, "the existing database %q holds data, perhaps an earlier tenant's, and is never handed to another; the tenant stays \"failed\": move that database away or drop it, then retry with POST /api/v1/tenants/%s/provision", t.Database, t.ID)
 	}
 	if perr != nil {
 		code := apperr.Internal

@@ -465,3 +465,46 @@ func TestSQLiteListIgnoresOtherFiles(t *testing.T) {
 		t.Fatalf("List = %v, %v; want [%s]", got, err, env.DBName)
 	}
 }
+
+// Table names read from a database are data: Tables lists them as they are
+// and Quoted makes any of them safe to select from, on both dialects.
+func TestTablesAndQuoted(t *testing.T) {
+	t.Parallel()
+	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
+		t.Parallel()
+		ctx := testContext(t)
+		name := env.DBName + "_tables"
+		if err := env.Server.Create(ctx, name, ""); err != nil {
+			t.Fatal(err)
+		}
+		db := open(t, env, name)
+		if got, err := sqldb.Tables(ctx, db, env.Dialect); err != nil || len(got) != 0 {
+			t.Fatalf("Tables of an empty database = %v, %v", got, err)
+		}
+		odd := `we"ird; DROP TABLE plain; --`
+		plain := sqldb.Table{Schema: sqldb.DefaultSchema(env.Dialect), Name: "plain"}
+		weird := sqldb.Table{Schema: sqldb.DefaultSchema(env.Dialect), Name: odd}
+		for _, tb := range []sqldb.Table{plain, weird} {
+			if _, err := db.ExecContext(ctx, "CREATE TABLE "+tb.Quoted(env.Dialect)+" (id integer)"); err != nil {
+				t.Fatalf("create %s: %v", tb, err)
+			}
+		}
+		if _, err := db.ExecContext(ctx, "INSERT INTO "+weird.Quoted(env.Dialect)+" (id) VALUES (7)"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := sqldb.Tables(ctx, db, env.Dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []sqldb.Table{plain, weird}; !slices.Equal(got, want) {
+			t.Fatalf("Tables = %q, want %q", got, want)
+		}
+		var id int
+		if err := db.QueryRowContext(ctx, "SELECT id FROM "+got[1].Quoted(env.Dialect)).Scan(&id); err != nil || id != 7 {
+			t.Fatalf("select from %s = %d, %v", got[1], id, err)
+		}
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+plain.Quoted(env.Dialect)).Scan(&id); err != nil || id != 0 {
+			t.Fatalf("plain after the odd name was used = %d rows, %v (want the table intact)", id, err)
+		}
+	})
+}
