@@ -15,32 +15,42 @@ type Evicter interface {
 	EvictAll()
 }
 
+// Execer runs a statement: a *sql.Tx, an ent transaction, or a *sql.DB.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // LocalInvalidator evicts in this process only: enough for a single
 // instance (the SQLite default).
 type LocalInvalidator struct{ Target Evicter }
 
-// Invalidate evicts slug.
-func (l LocalInvalidator) Invalidate(_ context.Context, slug string) { l.Target.Evict(slug) }
+// Publish does nothing: there is no other instance to tell.
+func (LocalInvalidator) Publish(context.Context, Execer, string) error { return nil }
 
-// PostgresInvalidator evicts locally and tells every other instance through
+// Evict evicts slug here.
+func (l LocalInvalidator) Evict(slug string) { l.Target.Evict(slug) }
+
+// PostgresInvalidator tells every instance about a tenant change through
 // PostgreSQL NOTIFY on the main database, so a deactivation takes effect
 // everywhere at once.
 type PostgresInvalidator struct {
-	DB      *sql.DB // the main database
 	Channel string
-	Target  Evicter
-	Logger  *slog.Logger
+	Target  Evicter // this instance's cache
 }
 
-// Invalidate evicts slug here and publishes it.
-func (p PostgresInvalidator) Invalidate(ctx context.Context, slug string) {
-	p.Target.Evict(slug)
-	if _, err := p.DB.ExecContext(ctx, `SELECT pg_notify($1, $2)`, p.Channel, slug); err != nil && p.Logger != nil {
-		// Other instances still see the change when their listener
-		// reconnects (they evict everything then).
-		p.Logger.ErrorContext(ctx, "publishing tenant invalidation", slog.String("tenant", slug), slog.Any("error", err))
-	}
+// Publish queues the announcement of slug's change on tx, the transaction
+// that makes the change: PostgreSQL delivers it to every listener when tx
+// commits and drops it when tx rolls back, so a committed change is never
+// left unannounced (a caller giving up after the commit cannot lose it) and
+// a rolled-back one is never announced.
+func (p PostgresInvalidator) Publish(ctx context.Context, tx Execer, slug string) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, p.Channel, slug)
+	return err
 }
+
+// Evict evicts slug here, after the commit: this instance's own listener
+// hears the announcement too, but a moment later.
+func (p PostgresInvalidator) Evict(slug string) { p.Target.Evict(slug) }
 
 // ListenPostgres evicts the slugs other instances publish on channel. After
 // a lost connection it evicts everything, since notifications sent meanwhile

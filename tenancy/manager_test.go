@@ -574,7 +574,7 @@ func TestManagerDeactivationInFlight(t *testing.T) {
 
 		// Deactivate: the registry changes, then the cache is invalidated.
 		f.reg.update("acme", func(t *tenancy.Tenant) { t.Active = false })
-		tenancy.LocalInvalidator{Target: m}.Invalidate(ctx, "acme")
+		tenancy.LocalInvalidator{Target: m}.Evict("acme")
 
 		if _, err := m.Acquire(ctx, "acme"); !errors.Is(err, tenancy.ErrTenantInactive) {
 			t.Fatalf("Acquire after deactivation = %v, want ErrTenantInactive", err)

@@ -179,7 +179,7 @@ func (a *App) setUpTenancy(ctx context.Context) error {
 	a.closers = append(a.closers, a.Tenants.Close)
 
 	if pg, ok := a.Server.(*sqldb.Postgres); ok {
-		a.Registry.SetInvalidator(tenancy.PostgresInvalidator{DB: a.MainDB, Channel: InvalidationChannel, Target: a.Tenants, Logger: a.log})
+		a.Registry.SetInvalidator(tenancy.PostgresInvalidator{Channel: InvalidationChannel, Target: a.Tenants})
 		stop, err := tenancy.ListenPostgres(pg.URL(cfg.DBName), InvalidationChannel, a.Tenants, a.log)
 		if err != nil {
 			return fmt.Errorf("listen for tenant changes: %w", err)

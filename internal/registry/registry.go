@@ -21,9 +21,14 @@ import (
 	"github.com/tenantkit/tenantkit/tenancy/sqldb"
 )
 
-// Invalidator drops what any instance caches about a tenant.
+// Invalidator drops what every instance caches about a tenant when it
+// changes: tenancy.PostgresInvalidator or tenancy.LocalInvalidator.
 type Invalidator interface {
-	Invalidate(ctx context.Context, slug string)
+	// Publish announces slug's change to the other instances as part of
+	// tx, the transaction that makes the change.
+	Publish(ctx context.Context, tx tenancy.Execer, slug string) error
+	// Evict drops this instance's cached state of slug, after the commit.
+	Evict(slug string)
 }
 
 // reservedSlugs would read as something other than a tenant in a subdomain
@@ -174,21 +179,22 @@ func (s *Service) provision(ctx context.Context, t *maindb.Tenant, replace bool)
 	defer cancel()
 	start := time.Now()
 	version, perr := s.provisioner.Provision(pctx, t.Database, replace)
-	upd := s.client.Tenant.UpdateOneID(t.ID)
 	if perr != nil {
 		s.log.ErrorContext(ctx, "tenant provisioning failed", slog.String("tenant", t.Slug), slog.Any("error", perr))
-		upd.SetStatus(enttenant.StatusFailed).SetStatusError(truncate(perr.Error(), 2000))
-	} else {
-		upd.SetStatus(enttenant.StatusReady).SetStatusError("").SetSchemaVersion(version).SetMigratedAt(time.Now().UTC())
-	}
-	saved, err := upd.Save(pctx)
-	if err != nil {
-		return nil, errors.Join(perr, fmt.Errorf("record provisioning outcome: %w", err))
 	}
 	// Instances that answered "unknown tenant" for this slug (or cached it
-	// in another state) must read the registry again.
-	if s.invalidator != nil {
-		s.invalidator.Invalidate(pctx, t.Slug)
+	// in another state) must read the registry again: announced.
+	saved, err := s.saveAndAnnounce(pctx, func(tx *maindb.Tx) (*maindb.Tenant, error) {
+		upd := tx.Tenant.UpdateOneID(t.ID)
+		if perr != nil {
+			upd.SetStatus(enttenant.StatusFailed).SetStatusError(truncate(perr.Error(), 2000))
+		} else {
+			upd.SetStatus(enttenant.StatusReady).SetStatusError("").SetSchemaVersion(version).SetMigratedAt(time.Now().UTC())
+		}
+		return upd.Save(pctx)
+	})
+	if err != nil {
+		return nil, errors.Join(perr, fmt.Errorf("record provisioning outcome: %w", err))
 	}
 	if errors.Is(perr, sqldb.ErrDatabaseExists) {
 		return nil, apperr.Wrap(perr, apperr.Conflict, "a database named %q already exists that no tenant claims; the tenant is registered with status \"failed\": inspect that database, move it away or drop it (one without rows is adopted), then retry with POST /api/v1/tenants/%s/provision", t.Database, t.ID)
@@ -265,27 +271,55 @@ func (s *Service) List(ctx context.Context, in ListInput) ([]*maindb.Tenant, err
 // Update changes a tenant's name, description or activation, and evicts
 // its cached client everywhere.
 func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*maindb.Tenant, error) {
-	upd := s.client.Tenant.UpdateOneID(id)
-	if in.Name != nil {
-		upd.SetName(*in.Name)
-	}
-	if in.Description != nil {
-		upd.SetDescription(*in.Description)
-	}
-	if in.IsActive != nil {
-		upd.SetIsActive(*in.IsActive)
-	}
-	t, err := upd.Save(ctx)
+	t, err := s.saveAndAnnounce(ctx, func(tx *maindb.Tx) (*maindb.Tenant, error) {
+		upd := tx.Tenant.UpdateOneID(id)
+		if in.Name != nil {
+			upd.SetName(*in.Name)
+		}
+		if in.Description != nil {
+			upd.SetDescription(*in.Description)
+		}
+		if in.IsActive != nil {
+			upd.SetIsActive(*in.IsActive)
+		}
+		return upd.Save(ctx)
+	})
 	if maindb.IsNotFound(err) {
 		return nil, apperr.Wrap(err, apperr.TenantNotFound, "no tenant with id %s", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update tenant: %w", err)
 	}
-	if s.invalidator != nil {
-		s.invalidator.Invalidate(ctx, t.Slug)
-	}
 	return t, nil
+}
+
+// saveAndAnnounce runs save in a transaction that also announces the
+// saved tenant's change to every other instance, so that the change and its
+// announcement commit or roll back together, then evicts the tenant here.
+func (s *Service) saveAndAnnounce(ctx context.Context, save func(tx *maindb.Tx) (*maindb.Tenant, error)) (*maindb.Tenant, error) {
+	tx, err := s.client.Tx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	t, err := save(tx)
+	if err == nil && s.invalidator != nil {
+		if perr := s.invalidator.Publish(ctx, tx, t.Slug); perr != nil {
+			err = fmt.Errorf("announce the change of tenant %s: %w", t.Slug, perr)
+		}
+	}
+	if err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			return nil, errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	if s.invalidator != nil {
+		s.invalidator.Evict(t.Slug)
+	}
+	return t.Unwrap(), nil
 }
 
 // Deactivate marks a tenant inactive: its data stays, its requests are
