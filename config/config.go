@@ -92,6 +92,10 @@ type Config struct {
 	// TenantNotFoundTTL: how long an unknown slug is remembered (0: never),
 	// so floods of requests for tenants that do not exist spare the registry.
 	TenantNotFoundTTL time.Duration `env:"TENANT_NOT_FOUND_TTL" envDefault:"2s"`
+	// TenantProvisionTimeout bounds creating and migrating one tenant
+	// database; the create and provision requests may take this much longer
+	// than HTTPRequestTimeout.
+	TenantProvisionTimeout time.Duration `env:"TENANT_PROVISION_TIMEOUT" envDefault:"2m"`
 
 	// HTTP server.
 	Port                  int           `env:"PORT" envDefault:"8000"`
@@ -215,6 +219,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("tenant_client_idle_timeout", c.TenantClientIdleTimeout.String()),
 		slog.String("tenant_acquire_timeout", c.TenantAcquireTimeout.String()),
 		slog.String("tenant_not_found_ttl", c.TenantNotFoundTTL.String()),
+		slog.String("tenant_provision_timeout", c.TenantProvisionTimeout.String()),
 		slog.Int("port", c.Port),
 		slog.String("admin_api_key", key),
 		slog.String("http_read_header_timeout", c.HTTPReadHeaderTimeout.String()),
@@ -456,6 +461,7 @@ func (c Config) problems(bad map[string]bool) []error {
 		{"DB_CONN_MAX_LIFETIME", c.DBConnMaxLifetime},
 		{"TENANT_CLIENT_IDLE_TIMEOUT", c.TenantClientIdleTimeout},
 		{"TENANT_ACQUIRE_TIMEOUT", c.TenantAcquireTimeout},
+		{"TENANT_PROVISION_TIMEOUT", c.TenantProvisionTimeout},
 		{"HTTP_READ_HEADER_TIMEOUT", c.HTTPReadHeaderTimeout},
 		{"HTTP_REQUEST_TIMEOUT", c.HTTPRequestTimeout},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},

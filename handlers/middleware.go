@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -139,6 +140,18 @@ func withTimeout(d time.Duration) gin.HandlerFunc {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 		defer cancel()
 		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+// withWriteDeadline lets the handlers after it write their response up to
+// d from now, past the server's WriteTimeout.
+func withWriteDeadline(d time.Duration, log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		err := http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(d))
+		if err != nil && !errors.Is(err, http.ErrNotSupported) {
+			log.WarnContext(c.Request.Context(), "extending the write deadline", slog.String("request_id", requestID(c)), slog.Any("error", err))
+		}
 		c.Next()
 	}
 }

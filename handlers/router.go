@@ -32,6 +32,9 @@ type Deps struct {
 	MetricsHandler    http.Handler
 	MaxBodyBytes      int64
 	RequestTimeout    time.Duration
+	// ProvisionTimeout bounds provisioning a tenant database: the requests
+	// that provision may write their response this much later.
+	ProvisionTimeout time.Duration
 	// TrustProxyHeaders makes X-Forwarded-For count for client IPs.
 	TrustProxyHeaders bool
 }
@@ -47,6 +50,9 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = 30 * time.Second
 	}
+	if d.ProvisionTimeout <= 0 {
+		d.ProvisionTimeout = 2 * time.Minute
+	}
 	r := gin.New()
 	// A trailing slash is served directly, never redirected: every route is
 	// registered with and without one (see handle).
@@ -57,10 +63,13 @@ func NewRouter(d Deps) *gin.Engine {
 	if !d.TrustProxyHeaders {
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(withRequestID(d.Logger), withRecovery(d.Logger), withAccessLog(d.Logger))
+	// Recovery runs inside the access log and the metrics, so that a
+	// panicking request is logged and counted with its 500.
+	r.Use(withRequestID(d.Logger), withAccessLog(d.Logger))
 	if d.MetricsMiddleware != nil {
 		r.Use(d.MetricsMiddleware)
 	}
+	r.Use(withRecovery(d.Logger))
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, apperr.New(apperr.NotFound, "no route for %s", safePath(c.Request.URL.Path)))
 	})
@@ -82,14 +91,17 @@ func NewRouter(d Deps) *gin.Engine {
 	alias := r.Group("/api/tenants", withBodyLimit(d.MaxBodyBytes), withTimeout(d.RequestTimeout), requireAdmin(d.AdminAPIKey))
 	if d.Registry != nil {
 		h := tenantHandlers{reg: d.Registry}
+		// Provisioning answers once the database is ready, which may take
+		// longer than the server's write timeout allows other requests.
+		provisioning := withWriteDeadline(d.RequestTimeout+d.ProvisionTimeout+5*time.Second, d.Logger)
 		for _, g := range []*gin.RouterGroup{admin, alias} {
-			handle(g, http.MethodPost, "", withErrors(h.create))
+			handle(g, http.MethodPost, "", provisioning, withErrors(h.create))
 			handle(g, http.MethodGet, "", withErrors(h.list))
 			handle(g, http.MethodGet, "/:tenant_id", withErrors(h.get))
 			handle(g, http.MethodGet, "/slug/:tenant_slug", withErrors(h.getBySlug))
 			handle(g, http.MethodPut, "/:tenant_id", withErrors(h.update))
 			handle(g, http.MethodDelete, "/:tenant_id", withErrors(h.deactivate))
-			handle(g, http.MethodPost, "/:tenant_id/provision", withErrors(h.retryProvision))
+			handle(g, http.MethodPost, "/:tenant_id/provision", provisioning, withErrors(h.retryProvision))
 		}
 	} else {
 		disabled := func(c *gin.Context) {
@@ -121,14 +133,14 @@ func withErrors(h func(c *gin.Context) error) gin.HandlerFunc {
 }
 
 // handle registers path with and without a trailing slash.
-func handle(r gin.IRoutes, method, path string, h gin.HandlerFunc) {
+func handle(r gin.IRoutes, method, path string, h ...gin.HandlerFunc) {
 	if path == "" {
-		r.Handle(method, "", h)
-		r.Handle(method, "/", h)
+		r.Handle(method, "", h...)
+		r.Handle(method, "/", h...)
 		return
 	}
-	r.Handle(method, path, h)
-	r.Handle(method, path+"/", h)
+	r.Handle(method, path, h...)
+	r.Handle(method, path+"/", h...)
 }
 
 // safePath bounds a path before it is echoed in an error message.

@@ -92,6 +92,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (a *App, err 
 		MetricsHandler:    m.Handler(),
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		RequestTimeout:    cfg.HTTPRequestTimeout,
+		ProvisionTimeout:  cfg.TenantProvisionTimeout,
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
 		Tenant:            tenancy.Static(a.AppMain),
 	}
@@ -162,7 +163,8 @@ func (a *App) setUpTenancy(ctx context.Context) error {
 		Server: a.Server, Naming: naming, Dir: tenantDir,
 		Strategy: tenancy.Strategy(cfg.TenantProvisionStrategy), Logger: a.log,
 	}
-	a.Registry = registry.New(registry.Options{Client: a.Main, Provisioner: a.Provisioner, Naming: naming, Logger: a.log})
+	a.Registry = registry.New(registry.Options{Client: a.Main, Provisioner: a.Provisioner, Naming: naming, Logger: a.log,
+		ProvisionTimeout: cfg.TenantProvisionTimeout})
 	opener, err := TenantOpener(a.Server, tenantDir, sqldb.Pool{
 		MaxOpen: cfg.TenantPoolSize, MaxIdle: cfg.TenantPoolSize, MaxIdleTime: cfg.TenantClientIdleTimeout,
 	})
