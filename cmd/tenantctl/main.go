@@ -52,6 +52,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
+	if fs.NArg() > 0 {
+		// Parsing stops at the first non-flag, so whatever follows it (a
+		// -dry-run, say) was ignored too: refuse rather than run without it.
+		fmt.Fprintf(stderr, "tenantctl %s: unexpected argument %q: only flags are accepted (one tenant: -tenant slug)\n", cmd, fs.Arg(0))
+		return exitUsage
+	}
 	if *concurrency < 1 || *concurrency > 256 {
 		fmt.Fprintln(stderr, "tenantctl: -concurrency must be from 1 to 256")
 		return exitUsage
@@ -61,7 +67,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "tenantctl: configuration:", err)
 		return exitUsage
 	}
-	f, closeFleet, err := fleet.Open(ctx, cfg)
+	// Only a real migrate creates a missing main database (a first deploy
+	// may run it before the service); the read-only commands report it.
+	f, closeFleet, err := fleet.Open(ctx, cfg, cmd == "migrate" && !*dryRun)
 	if err != nil {
 		fmt.Fprintln(stderr, "tenantctl:", err)
 		return exitUsage

@@ -68,7 +68,7 @@ func deployment(ctx context.Context, t *testing.T, env testdb.Env) *fleet.Fleet 
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, closeFleet, err := fleet.Open(ctx, cfg)
+	f, closeFleet, err := fleet.Open(ctx, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +276,10 @@ func TestUsageErrors(t *testing.T) {
 		{"concurrency not a number", environ(pg), []string{"migrate", "-concurrency", "many"}, "invalid value"},
 		{"mysql url", []string{"DATABASE_URL=mysql://x"}, []string{"migrate"}, "DATABASE_URL"},
 		{"bad db name", []string{"DATA_DIR=" + lite.DataDir, "DB_NAME=Not-Valid"}, []string{"status"}, "DB_NAME"},
+		// Go's flag parsing stops at the first non-flag: "migrate acme
+		// -dry-run" would otherwise migrate the whole fleet for real.
+		{"stray argument", environ(pg), []string{"migrate", "acme", "-dry-run"}, `unexpected argument "acme"`},
+		{"stray argument (status)", environ(lite), []string{"status", "-tenant", "acme", "extra"}, `unexpected argument "extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tenantctl(ctx, tc.environ, tc.args...)
@@ -294,4 +298,28 @@ func TestUsageErrors(t *testing.T) {
 	if ok, err := lite.Server.Exists(ctx, lite.DBName); err != nil || ok {
 		t.Errorf("main database %s exists after usage errors only (%v)", lite.DBName, err)
 	}
+}
+
+// status and migrate -dry-run only read: pointed at a main database that
+// does not exist (a typo in DB_NAME, say), they say so and create nothing.
+func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	ctx := testContext(t)
+	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
+		for _, args := range [][]string{{"status"}, {"migrate", "-dry-run"}} {
+			r := tenantctl(ctx, environ(env), args...)
+			if r.code != 2 || !strings.Contains(r.stderr, "does not exist") {
+				t.Errorf("%v on a missing main database: want exit 2 and \"does not exist\"\n%s", args, r)
+			}
+			if ok, err := env.Server.Exists(ctx, env.DBName); err != nil || ok {
+				t.Fatalf("%v created the main database %s (%v)", args, env.DBName, err)
+			}
+		}
+		// A real migrate creates it: a first deploy may run it first.
+		if r := tenantctl(ctx, environ(env), "migrate"); r.code != 0 {
+			t.Fatalf("migrate on a new deployment:\n%s", r)
+		}
+		if r := tenantctl(ctx, environ(env), "status"); r.code != 0 {
+			t.Fatalf("status after migrate:\n%s", r)
+		}
+	})
 }

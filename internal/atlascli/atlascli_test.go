@@ -383,7 +383,7 @@ func TestFleetAndCLIAgreeOnTenants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, closeFleet, err := fleet.Open(ctx, cfg)
+	f, closeFleet, err := fleet.Open(ctx, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func openFleet(ctx context.Context, t testing.TB, env testdb.Env) *fleet.Fleet {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	f, closeFleet, err := fleet.Open(ctx, cfg)
+	f, closeFleet, err := fleet.Open(ctx, cfg, true)
 	if err != nil {
 		t.Fatalf("fleet.Open: %v", err)
 	}

@@ -15,16 +15,20 @@ import (
 	"github.com/tenantkit/tenantkit/tenancy/sqldb"
 )
 
+// ErrNoMainDatabase means the configured main database does not exist.
+var ErrNoMainDatabase = errors.New("main database does not exist")
+
 // Open builds the Fleet of a configuration; close releases its connections.
-// The main database is created if missing, so a first deploy can run
-// `tenantctl migrate` before the service starts.
-func Open(ctx context.Context, cfg config.Config) (f *Fleet, close func() error, err error) {
+// With createMain the main database is created if missing, so a first
+// deploy can run `tenantctl migrate` before the service starts; without,
+// a missing one is ErrNoMainDatabase and nothing is created.
+func Open(ctx context.Context, cfg config.Config, createMain bool) (f *Fleet, close func() error, err error) {
 	server, err := app.OpenServer(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	closers := []func() error{server.Close}
-	close = func() error {
+	closeAll := func() error {
 		var errs []error
 		for i := len(closers) - 1; i >= 0; i-- {
 			errs = append(errs, closers[i]())
@@ -33,11 +37,17 @@ func Open(ctx context.Context, cfg config.Config) (f *Fleet, close func() error,
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, close())
+			err = errors.Join(err, closeAll())
 		}
 	}()
-	if err := sqldb.EnsureDatabase(ctx, server, cfg.DBName); err != nil {
+	if createMain {
+		if err := sqldb.EnsureDatabase(ctx, server, cfg.DBName); err != nil {
+			return nil, nil, fmt.Errorf("main database: %w", err)
+		}
+	} else if ok, err := server.Exists(ctx, cfg.DBName); err != nil {
 		return nil, nil, fmt.Errorf("main database: %w", err)
+	} else if !ok {
+		return nil, nil, fmt.Errorf("%w: %s (check DATABASE_URL / DB_NAME; `tenantctl migrate` or the service creates it)", ErrNoMainDatabase, server.Describe(cfg.DBName))
 	}
 	// Three connections: the fleet lock, Atlas's lock, the migration.
 	mainDB, err := server.Open(ctx, cfg.DBName, sqldb.Pool{MaxOpen: 4, MaxIdle: 2})
@@ -66,5 +76,5 @@ func Open(ctx context.Context, cfg config.Config) (f *Fleet, close func() error,
 			Strategy: tenancy.Strategy(cfg.TenantProvisionStrategy),
 		},
 	}
-	return f, close, nil
+	return f, closeAll, nil
 }
