@@ -54,12 +54,15 @@ func (s *SQLite) Describe(name string) string { return s.Path(name) }
 // DSN returns the modernc DSN of a file: foreign keys on (ent requires it),
 // WAL so readers do not block the writer, a busy timeout so concurrent
 // writers wait instead of failing with SQLITE_BUSY, and immediate
-// transactions so a read-then-write transaction cannot deadlock.
+// transactions so a read-then-write transaction cannot deadlock. The
+// driver runs the pragmas in order on every new connection: the busy
+// timeout comes first, or journal_mode fails at once with SQLITE_BUSY when
+// a pool opens a connection while another one writes.
 func DSN(path string) string {
 	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
@@ -77,6 +80,19 @@ func (s *SQLite) Open(ctx context.Context, name string, pool Pool) (*sql.DB, err
 	}
 	pool.apply(db)
 	return db, nil
+}
+
+// initFile switches a new, empty database file to WAL on one connection.
+// The mode is stored in the file; left to the first requests, the switch
+// needs an exclusive lock that concurrent first connections fight over,
+// and the losers fail with SQLITE_BUSY (the busy timeout does not cover it).
+func initFile(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite3", DSN(path))
+	if err != nil {
+		return err
+	}
+	db.SetMaxOpenConns(1)
+	return errors.Join(db.PingContext(ctx), db.Close())
 }
 
 // Exists implements Server.
@@ -111,7 +127,14 @@ func (s *SQLite) Create(ctx context.Context, name, template string) error {
 		if err != nil {
 			return fmt.Errorf("create database %s: %w", name, err)
 		}
-		return f.Close()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("create database %s: %w", name, err)
+		}
+		if err := initFile(ctx, target); err != nil {
+			// The file is ours and empty: nothing is lost.
+			return errors.Join(fmt.Errorf("initialize database %s: %w", name, err), os.Remove(target))
+		}
+		return nil
 	}
 	if err := ValidateName(template); err != nil {
 		return err
