@@ -219,47 +219,58 @@ func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir,
 // both take it.
 var sqliteLocks sync.Map // lock name -> chan struct{} (capacity 1)
 
-// acquireLock takes the migration lock, waiting up to timeout. Atlas's
-// PostgreSQL advisory lock waits by itself; its SQLite lock file fails at
-// once with "lock ... already taken", so it is retried here.
+// acquireLock takes the migration lock, waiting up to timeout or until ctx
+// ends. The waiting is done here, one attempt at a time: Atlas's PostgreSQL
+// lock sleeps between its own attempts without watching the context (a
+// Ctrl-C would wait out the whole timeout), and its SQLite lock file fails
+// at once with "lock ... already taken".
 func acquireLock(ctx context.Context, dialectName string, locker schema.Locker, name string, timeout time.Duration) (schema.UnlockFunc, error) {
 	// The unlock runs on the context given to Lock: it must outlive ctx, or a
 	// cancelled run would return the locked connection to the pool.
 	lockCtx := context.WithoutCancel(ctx)
-	if dialectName != dialect.SQLite {
-		return locker.Lock(lockCtx, name, timeout)
-	}
 	deadline := time.Now().Add(timeout)
-	v, _ := sqliteLocks.LoadOrStore(name, make(chan struct{}, 1))
-	local := v.(chan struct{})
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case local <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-timer.C:
-		return nil, schema.ErrLocked
+	attemptTimeout := time.Duration(0) // PostgreSQL: try once
+	releaseLocal := func() {}
+	if dialectName == dialect.SQLite {
+		// The SQLite lock file records its expiry: now + the timeout given.
+		attemptTimeout = timeout
+		v, _ := sqliteLocks.LoadOrStore(name, make(chan struct{}, 1))
+		local := v.(chan struct{})
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		select {
+		case local <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+			return nil, schema.ErrLocked
+		}
+		releaseLocal = func() { <-local }
 	}
 	for delay := 25 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		unlock, err := locker.Lock(lockCtx, name, timeout)
+		unlock, err := locker.Lock(lockCtx, name, attemptTimeout)
 		if err == nil {
 			return func() error {
-				defer func() { <-local }()
+				defer releaseLocal()
 				return unlock()
 			}, nil
 		}
-		if !strings.Contains(err.Error(), "already taken") || time.Now().Add(delay).After(deadline) {
-			<-local
+		if !lockTaken(err) || time.Now().Add(delay).After(deadline) {
+			releaseLocal()
 			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			<-local
+			releaseLocal()
 			return nil, ctx.Err()
 		case <-time.After(delay):
 		}
 	}
+}
+
+// lockTaken reports whether err says another session holds the lock.
+func lockTaken(err error) bool {
+	return errors.Is(err, schema.ErrLocked) || strings.Contains(err.Error(), "already taken")
 }
 
 // checkApplied refuses a directory whose already applied files differ from

@@ -764,3 +764,48 @@ func TestApplyWaitsForSQLiteLockOfAnotherProcess(t *testing.T) {
 		t.Errorf("lock file left after Apply (%v)", err)
 	}
 }
+
+// Waiting for a lock another run holds ends when the caller's context does
+// (Ctrl-C on tenantctl), on both dialects, not when the lock timeout runs
+// out; and a run that times out on a held PostgreSQL lock says so.
+func TestApplyLockWaitEndsWithTheContext(t *testing.T) {
+	t.Parallel()
+	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
+		ctx := testContext(t)
+		db := createDB(t, env, env.DBName)
+		dir := realDir(t, migrations.Tenant, env.Dialect)
+		o := opts(env, env.DBName)
+		unlock, err := dbmigrate.Lock(ctx, db, env.Dialect, o.LockName, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = unlock() }()
+
+		o.LockTimeout = 20 * time.Second
+		cctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(200*time.Millisecond, cancel)
+		start := time.Now()
+		if _, err := dbmigrate.Apply(cctx, db, env.Dialect, dir, o); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Apply cancelled while waiting for the lock = %v; want context.Canceled", err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("Apply returned %v after its context was cancelled (lock timeout %v)", took, o.LockTimeout)
+		}
+		short := o
+		short.LockTimeout = 300 * time.Millisecond
+		if _, err := dbmigrate.Apply(ctx, db, env.Dialect, dir, short); err == nil || !strings.Contains(err.Error(), "lock") {
+			t.Fatalf("Apply with the lock held past its timeout = %v; want a lock error", err)
+		}
+		if tableExists(t, db, env.Dialect, "users") {
+			t.Fatal("Apply migrated without the lock")
+		}
+		// Released: the next run proceeds.
+		if err := unlock(); err != nil {
+			t.Fatal(err)
+		}
+		unlock = func() error { return nil }
+		if _, err := dbmigrate.Apply(ctx, db, env.Dialect, dir, o); err != nil {
+			t.Fatalf("Apply after the release: %v", err)
+		}
+	})
+}
