@@ -108,6 +108,9 @@ func (f *Fleet) Migrate(ctx context.Context, opts Options, report func(Outcome))
 	}
 	if !opts.DryRun {
 		unlock, err := dbmigrate.Lock(ctx, f.MainDB, f.Server.Dialect(), f.Server.MigrationLockName(f.Naming.MainDB)+"_"+LockName, opts.LockTimeout)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return sum, fmt.Errorf("waiting for the fleet migration lock: %w", err)
+		}
 		if err != nil {
 			return sum, fmt.Errorf("another fleet migration is running (waited %s): %w", opts.LockTimeout, err)
 		}

@@ -541,8 +541,8 @@ func TestDryRun(t *testing.T) {
 		}
 		for _, name := range names {
 			o := out[name]
-			if o.Err != nil || !slices.Equal(o.Applied, []string{notesVersion}) || o.From != base || o.To != base {
-				t.Errorf("%s: dry-run outcome %+v, want %s pending at %s", name, o, notesVersion, base)
+			if o.Err != nil || !slices.Equal(o.Applied, []string{notesVersion}) || o.From != base || o.To != notesVersion {
+				t.Errorf("%s: dry-run outcome %+v, want %s pending at %s (To: where it would go)", name, o, notesVersion, base)
 			}
 			if st := state(ctx, t, f, name, f.TenantDir); st.Current != base || len(st.Pending) != 1 {
 				t.Errorf("%s after a dry run: %+v, want still %s", name, st, base)

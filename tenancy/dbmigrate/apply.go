@@ -43,7 +43,7 @@ type Options struct {
 // Result is the outcome of Apply.
 type Result struct {
 	From    string   // version before (empty for a fresh database)
-	To      string   // version after
+	To      string   // version after (in a dry run, the version it would reach)
 	Applied []string // versions applied, in order (in a dry run, those that would be)
 }
 
@@ -167,15 +167,19 @@ func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir,
 	if !ok {
 		return res, fmt.Errorf("dbmigrate: %s driver cannot lock", dialectName)
 	}
-	unlock, err := acquireLock(ctx, dialectName, locker, opts.LockName, opts.LockTimeout)
-	if err != nil {
-		return res, fmt.Errorf("acquire migration lock %q: %w", opts.LockName, err)
-	}
-	defer func() {
-		if uerr := unlock(); uerr != nil {
-			err = errors.Join(err, fmt.Errorf("release migration lock: %w", uerr))
+	// A dry run only reads: a migration in progress does not hold it up
+	// (it may list a file that run is applying right now).
+	if !opts.DryRun {
+		unlock, lerr := acquireLock(ctx, dialectName, locker, opts.LockName, opts.LockTimeout)
+		if lerr != nil {
+			return res, fmt.Errorf("acquire migration lock %q: %w", opts.LockName, lerr)
 		}
-	}()
+		defer func() {
+			if uerr := unlock(); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("release migration lock: %w", uerr))
+			}
+		}()
+	}
 
 	store, err := newRevisionStore(conn, dialectName)
 	if err != nil {
@@ -203,6 +207,7 @@ func Apply(ctx context.Context, db *sql.DB, dialectName string, dir migrate.Dir,
 	for _, f := range pending {
 		if opts.DryRun {
 			res.Applied = append(res.Applied, f.Version())
+			res.To = f.Version()
 			continue
 		}
 		if err := applyFile(ctx, conn, dialectName, dir, f, opts.Operator); err != nil {

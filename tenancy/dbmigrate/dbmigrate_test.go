@@ -307,8 +307,8 @@ func TestApplyDryRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dry run: %v", err)
 		}
-		if res.From != "" || res.To != "" || !slices.Equal(res.Applied, all) {
-			t.Fatalf("dry run = %+v; want From = To = \"\", Applied %v", res, all)
+		if res.From != "" || res.To != last(all) || !slices.Equal(res.Applied, all) {
+			t.Fatalf("dry run = %+v; want From \"\", To %s (where it would go), Applied %v", res, last(all), all)
 		}
 		for _, table := range []string{dbmigrate.RevisionTable, "users"} {
 			if tableExists(t, db, env.Dialect, table) {
@@ -325,8 +325,25 @@ func TestApplyDryRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dry run: %v", err)
 		}
-		if res.From != last(all) || res.To != last(all) || !slices.Equal(res.Applied, []string{"30000101000001"}) {
-			t.Fatalf("dry run = %+v; want From = To = %s, Applied [30000101000001]", res, last(all))
+		if res.From != last(all) || res.To != "30000101000001" || !slices.Equal(res.Applied, []string{"30000101000001"}) {
+			t.Fatalf("dry run = %+v; want From %s, To and Applied 30000101000001", res, last(all))
+		}
+		// It only reads: a run holding the migration lock does not hold it up.
+		unlock, err := dbmigrate.Lock(ctx, db, env.Dialect, dry.LockName, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := dry
+		held.LockTimeout = 10 * time.Second
+		start := time.Now()
+		if res, err := dbmigrate.Apply(ctx, db, env.Dialect, next, held); err != nil || len(res.Applied) != 1 {
+			t.Fatalf("dry run while the lock is held = %+v, %v", res, err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Fatalf("dry run waited %v for the migration lock", took)
+		}
+		if err := unlock(); err != nil {
+			t.Fatal(err)
 		}
 		if tableExists(t, db, env.Dialect, "dry_more") {
 			t.Error("dry run applied a file")
