@@ -27,6 +27,10 @@ type errorDetail struct {
 
 // statusOf maps an application error code to its HTTP status: the one place
 // where that mapping lives.
+// statusClientClosedRequest is nginx's status for a request whose client
+// hung up: what failed was the client's wait, not the server.
+const statusClientClosedRequest = 499
+
 func statusOf(code apperr.Code) int {
 	switch code {
 	case apperr.Invalid, apperr.TenantRequired, apperr.InvalidTenant:
@@ -47,6 +51,8 @@ func statusOf(code apperr.Code) int {
 		return http.StatusUnprocessableEntity
 	case apperr.Unavailable, apperr.TenantUnavailable:
 		return http.StatusServiceUnavailable
+	case apperr.ClientClosed:
+		return statusClientClosedRequest
 	default:
 		return http.StatusInternalServerError
 	}
@@ -96,9 +102,19 @@ func tenancyMessage(err error) string {
 // logged with the request id, and only a generic message leaves the process.
 func writeError(c *gin.Context, err error) {
 	e := classify(err)
+	if errors.Is(c.Request.Context().Err(), context.Canceled) {
+		// The client hung up (the server's own deadlines end contexts with
+		// DeadlineExceeded): whatever the database layer made of the
+		// cancellation (context.Canceled, PostgreSQL's 57014 "canceling
+		// statement"), it is not a server failure.
+		e = apperr.Wrap(err, apperr.ClientClosed, "the client closed the request")
+	}
 	status := statusOf(e.Code)
 	rid := requestID(c)
-	if status >= 500 {
+	if status == statusClientClosedRequest {
+		loggerOf(c).InfoContext(c.Request.Context(), "request abandoned by the client",
+			slog.String("request_id", rid), slog.Any("error", err))
+	} else if status >= 500 {
 		loggerOf(c).ErrorContext(c.Request.Context(), "request failed",
 			slog.String("request_id", rid), slog.Int("status", status),
 			slog.String("code", string(e.Code)), slog.Any("error", err))

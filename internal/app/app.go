@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (a *App, err 
 	deps := handlers.Deps{
 		Logger:            log,
 		AdminAPIKey:       cfg.AdminAPIKey,
-		Ready:             a.MainDB.PingContext,
+		Ready:             func(ctx context.Context) error { return sqldb.Ping(ctx, a.MainDB) },
 		MetricsMiddleware: m.Middleware(),
 		MetricsHandler:    m.Handler(),
 		MaxBodyBytes:      cfg.MaxBodyBytes,

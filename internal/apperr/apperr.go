@@ -29,6 +29,9 @@ const (
 	UnsupportedMedia     Code = "unsupported_media_type"
 	Unavailable          Code = "service_unavailable" // 503
 	Internal             Code = "internal_error"      // 500
+	// ClientClosed: the client hung up before the answer (nginx's 499);
+	// nobody reads the body, but logs and metrics must not count a 5xx.
+	ClientClosed Code = "client_closed_request"
 )
 
 // Error is an error the client may see.

@@ -7,6 +7,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"regexp"
@@ -98,4 +99,18 @@ func EnsureDatabase(ctx context.Context, s Server, name string) error {
 		return fmt.Errorf("create database %s: %w", s.Describe(name), err)
 	}
 	return nil
+}
+
+// Ping checks that db's database answers. A pooled connection the server
+// has closed (a failover, a restart, pg_terminate_backend) fails its ping
+// with driver.ErrBadConn and is discarded; database/sql does not retry a
+// ping, so Ping does, once per idle connection at most: one dead
+// connection says nothing about the database.
+func Ping(ctx context.Context, db *sql.DB) error {
+	for attempts := db.Stats().Idle + 1; ; attempts-- {
+		err := db.PingContext(ctx)
+		if err == nil || !errors.Is(err, driver.ErrBadConn) || attempts <= 1 || ctx.Err() != nil {
+			return err
+		}
+	}
 }
