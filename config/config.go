@@ -96,6 +96,9 @@ type Config struct {
 	// database; the create and provision requests may take this much longer
 	// than HTTPRequestTimeout.
 	TenantProvisionTimeout time.Duration `env:"TENANT_PROVISION_TIMEOUT" envDefault:"2m"`
+	// TenantRevalidateInterval: how often cached tenants are checked
+	// against the registry (0: never), for changes made behind the API.
+	TenantRevalidateInterval time.Duration `env:"TENANT_REVALIDATE_INTERVAL" envDefault:"30s"`
 
 	// HTTP server.
 	Port                  int           `env:"PORT" envDefault:"8000"`
@@ -220,6 +223,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("tenant_acquire_timeout", c.TenantAcquireTimeout.String()),
 		slog.String("tenant_not_found_ttl", c.TenantNotFoundTTL.String()),
 		slog.String("tenant_provision_timeout", c.TenantProvisionTimeout.String()),
+		slog.String("tenant_revalidate_interval", c.TenantRevalidateInterval.String()),
 		slog.Int("port", c.Port),
 		slog.String("admin_api_key", key),
 		slog.String("http_read_header_timeout", c.HTTPReadHeaderTimeout.String()),
@@ -469,6 +473,9 @@ func (c Config) problems(bad map[string]bool) []error {
 		if ok(d.name) && d.v <= 0 {
 			add("%s: %s must be longer than zero", d.name, d.v)
 		}
+	}
+	if ok("TENANT_REVALIDATE_INTERVAL") && c.TenantRevalidateInterval < 0 {
+		add("TENANT_REVALIDATE_INTERVAL: %s must not be negative (0 turns it off)", c.TenantRevalidateInterval)
 	}
 	if ok("TENANT_NOT_FOUND_TTL") && c.TenantNotFoundTTL < 0 {
 		add("TENANT_NOT_FOUND_TTL: %s must not be negative (0 turns the cache off)", c.TenantNotFoundTTL)

@@ -45,6 +45,12 @@ type ManagerConfig struct {
 	// registry. Evict forgets a slug at once; the registry evicts a slug
 	// when it creates that tenant.
 	NotFoundTTL time.Duration
+	// RevalidateInterval re-reads the registry entry of every cached tenant
+	// this often (0: never) and evicts those no longer servable or no
+	// longer the same tenant. Changes made through the registry evict at
+	// once (Evict, invalidation); this catches the ones made behind its
+	// back, which a busy tenant's client would otherwise never see.
+	RevalidateInterval time.Duration
 	// Logger receives evictions and open failures (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -89,8 +95,8 @@ type Manager[C Client] struct {
 	waiters                           atomic.Int64
 	opens, evictions, waits, failures atomic.Uint64
 
-	stopSweep chan struct{}
-	sweepDone chan struct{}
+	stopBackground chan struct{}
+	background     sync.WaitGroup // the idle sweep and the revalidation
 }
 
 type entry[C any] struct {
@@ -124,21 +130,22 @@ func NewManager[C Client](reg Registry, open Opener[C], cfg ManagerConfig) *Mana
 		cfg.Logger = slog.Default()
 	}
 	m := &Manager[C]{
-		registry:  reg,
-		open:      open,
-		cfg:       cfg,
-		log:       cfg.Logger,
-		entries:   make(map[string]*entry[C], cfg.MaxClients),
-		notFound:  make(map[string]int64),
-		lookups:   make(map[string]*lookupCall),
-		slotFreed: make(chan struct{}),
-		stopSweep: make(chan struct{}),
-		sweepDone: make(chan struct{}),
+		registry:       reg,
+		open:           open,
+		cfg:            cfg,
+		log:            cfg.Logger,
+		entries:        make(map[string]*entry[C], cfg.MaxClients),
+		notFound:       make(map[string]int64),
+		lookups:        make(map[string]*lookupCall),
+		slotFreed:      make(chan struct{}),
+		stopBackground: make(chan struct{}),
 	}
 	if cfg.IdleTimeout > 0 {
-		go m.sweep()
-	} else {
-		close(m.sweepDone)
+		every := max(cfg.IdleTimeout/4, 100*time.Millisecond)
+		m.every(every, func(now time.Time) { m.closeIdleBefore(now.Add(-cfg.IdleTimeout).UnixNano()) })
+	}
+	if cfg.RevalidateInterval > 0 {
+		m.every(cfg.RevalidateInterval, func(time.Time) { m.revalidate() })
 	}
 	return m
 }
@@ -509,6 +516,22 @@ func (m *Manager[C]) Evict(slug string) {
 	}
 }
 
+// evictEntry is Evict of e's slug, if e is still the cached entry (a newer
+// one was opened from a newer lookup).
+func (m *Manager[C]) evictEntry(e *entry[C]) {
+	m.mu.Lock()
+	if m.entries[e.slug] != e {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.lookups, e.slug)
+	m.evictSeq++
+	m.removeLocked(e)
+	m.signalLocked()
+	m.mu.Unlock()
+	m.closeIfIdle(e, "revalidate")
+}
+
 // EvictAll evicts every client, for example after missed invalidations.
 func (m *Manager[C]) EvictAll() {
 	m.mu.Lock()
@@ -527,17 +550,55 @@ func (m *Manager[C]) EvictAll() {
 	}
 }
 
-func (m *Manager[C]) sweep() {
-	defer close(m.sweepDone)
-	every := max(m.cfg.IdleTimeout/4, 100*time.Millisecond)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+// every runs fn every d in the background until Close.
+func (m *Manager[C]) every(d time.Duration, fn func(now time.Time)) {
+	m.background.Add(1)
+	go func() {
+		defer m.background.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stopBackground:
+				return
+			case now := <-t.C:
+				fn(now)
+			}
+		}
+	}()
+}
+
+// revalidate re-reads the registry entry of every cached tenant and evicts
+// those that may no longer be served, or that the registry now describes
+// as another tenant or database (deleted and registered again). A lookup
+// that fails for another reason (the main database is down) keeps the
+// client: the next round will tell.
+func (m *Manager[C]) revalidate() {
+	m.mu.RLock()
+	cached := make([]*entry[C], 0, len(m.entries))
+	for _, e := range m.entries {
+		if e.ok.Load() {
+			cached = append(cached, e)
+		}
+	}
+	m.mu.RUnlock()
+	for _, e := range cached {
 		select {
-		case <-m.stopSweep:
+		case <-m.stopBackground:
 			return
-		case now := <-t.C:
-			m.closeIdleBefore(now.Add(-m.cfg.IdleTimeout).UnixNano())
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.OpenTimeout)
+		t, err := m.lookup(ctx, e.slug)
+		cancel()
+		stale := errors.Is(err, ErrTenantNotFound) || errors.Is(err, ErrTenantInactive) || errors.Is(err, ErrTenantNotReady) ||
+			(err == nil && (t.ID != e.tenant.ID || t.Database != e.tenant.Database))
+		switch {
+		case stale:
+			m.log.Info("tenant changed in the registry; evicting its client", slog.String("tenant", e.slug))
+			m.evictEntry(e)
+		case err != nil:
+			m.log.Warn("revalidating a cached tenant", slog.String("tenant", e.slug), slog.Any("error", err))
 		}
 	}
 }
@@ -595,8 +656,8 @@ func (m *Manager[C]) Close() error {
 	}
 	m.signalLocked()
 	m.mu.Unlock()
-	close(m.stopSweep)
-	<-m.sweepDone
+	close(m.stopBackground)
+	m.background.Wait()
 	for _, e := range victims {
 		m.closeIfIdle(e, "close")
 	}

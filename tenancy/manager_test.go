@@ -1270,3 +1270,67 @@ func TestManagerEvictDuringColdAcquire(t *testing.T) {
 		})
 	})
 }
+
+// Changes made to the registry without telling the manager (by hand in
+// SQL, by another tool) reach a busy tenant within RevalidateInterval: its
+// cached client would otherwise serve it for as long as it has traffic.
+// A registry that cannot be read meanwhile keeps the client: an outage of
+// the main database does not take every cached tenant down with it.
+func TestManagerRevalidatesCachedTenants(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testdb.SQLite(t))
+	f.addTenants(t, "acme", "globex", "initech", "umbrella")
+	reg := &flakyRegistry{inner: f.reg}
+	m := tenancy.NewManager[*countedClient](reg, f.open, tenancy.ManagerConfig{MaxClients: 8, RevalidateInterval: 50 * time.Millisecond})
+	t.Cleanup(func() { _ = m.Close() })
+	ctx := context.Background()
+	use := func(slug string) error {
+		return m.Do(ctx, slug, func(ctx context.Context, c *countedClient) error { return checkOwnRow(ctx, slug, c) })
+	}
+	for _, slug := range []string{"acme", "globex", "initech", "umbrella"} {
+		if err := use(slug); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Edited behind the manager's back: deactivated, marked failed, and
+	// deleted and registered again (another tenant under the same slug).
+	f.reg.update("acme", func(t *tenancy.Tenant) { t.Active = false })
+	f.reg.update("globex", func(t *tenancy.Tenant) { t.Status = tenancy.StatusFailed })
+	f.reg.update("initech", func(t *tenancy.Tenant) { t.ID = "id-initech-2" })
+	eventually(t, 5*time.Second, "hand edits reach the cache", func() bool {
+		errA, errG := use("acme"), use("globex")
+		return errors.Is(errA, tenancy.ErrTenantInactive) && errors.Is(errG, tenancy.ErrTenantNotReady)
+	})
+	eventually(t, 5*time.Second, "the re-registered tenant gets a fresh client", func() bool {
+		return use("initech") == nil && f.n.opensOf("initech") == 2
+	})
+	// Unchanged tenants keep their client.
+	if err := use("umbrella"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.n.opensOf("umbrella"); n != 1 {
+		t.Fatalf("an unchanged tenant was reopened: %d opens", n)
+	}
+	// The registry fails: cached clients stay.
+	reg.failing.Store(true)
+	time.Sleep(300 * time.Millisecond) // several intervals
+	if err := use("umbrella"); err != nil {
+		t.Fatalf("a registry outage evicted a cached tenant: %v", err)
+	}
+	if n := f.n.opensOf("umbrella"); n != 1 {
+		t.Fatalf("a registry outage reopened a cached tenant: %d opens", n)
+	}
+}
+
+// flakyRegistry fails every lookup while failing is set.
+type flakyRegistry struct {
+	inner   tenancy.Registry
+	failing atomic.Bool
+}
+
+func (r *flakyRegistry) LookupTenant(ctx context.Context, slug string) (tenancy.Tenant, error) {
+	if r.failing.Load() {
+		return tenancy.Tenant{}, errors.New("registry unreachable")
+	}
+	return r.inner.LookupTenant(ctx, slug)
+}

@@ -172,11 +172,12 @@ func (a *App) setUpTenancy(ctx context.Context) error {
 		return err
 	}
 	a.Tenants = tenancy.NewManager(a.Registry, opener, tenancy.ManagerConfig{
-		MaxClients:     cfg.TenantCacheSize(),
-		IdleTimeout:    cfg.TenantClientIdleTimeout,
-		AcquireTimeout: cfg.TenantAcquireTimeout,
-		NotFoundTTL:    cfg.TenantNotFoundTTL,
-		Logger:         a.log,
+		MaxClients:         cfg.TenantCacheSize(),
+		IdleTimeout:        cfg.TenantClientIdleTimeout,
+		AcquireTimeout:     cfg.TenantAcquireTimeout,
+		NotFoundTTL:        cfg.TenantNotFoundTTL,
+		RevalidateInterval: cfg.TenantRevalidateInterval,
+		Logger:             a.log,
 	})
 	a.closers = append(a.closers, a.Tenants.Close)
 
