@@ -77,6 +77,8 @@ func classify(err error) *apperr.Error {
 		return apperr.Wrap(err, apperr.TenantInactive, "this tenant is deactivated")
 	case errors.Is(err, tenancy.ErrTenantNotReady):
 		return apperr.Wrap(err, apperr.TenantUnavailable, "this tenant's database is not ready (being provisioned, or provisioning failed)")
+	case errors.Is(err, tenancy.ErrDatabaseMissing):
+		return apperr.Wrap(err, apperr.TenantUnavailable, "this tenant's database does not exist")
 	case errors.Is(err, tenancy.ErrSchemaOutdated):
 		return apperr.Wrap(err, apperr.TenantUnavailable, "this tenant's database is being migrated; try again shortly")
 	case errors.Is(err, tenancy.ErrCapacity):

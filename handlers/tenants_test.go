@@ -1246,6 +1246,55 @@ func TestRetryNeverAdoptsAnotherCustomersData(t *testing.T) {
 	})
 }
 
+// A ready tenant whose database is gone (dropped by mistake, lost with a
+// volume) is answered with an error that says so, not "try again shortly"
+// forever, and POST .../provision recreates it at the latest version (the
+// data is gone already; a backup restored under the name would make it 409).
+func TestReadyTenantWithItsDatabaseGone(t *testing.T) {
+	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
+		m := mtNewApp(t, env)
+		ctx := mtCtx(t)
+		tn := m.createTenant("Gone", "gone")
+		m.createUser("gone", "lost@example.com")
+		if env.Dialect != dialect.Postgres {
+			// A deleted SQLite file stays readable through open handles:
+			// only a cold open notices.
+			m.app.Tenants.Evict("gone")
+		}
+		if err := env.Server.Drop(ctx, tn.Database); err != nil {
+			t.Fatal(err)
+		}
+		if env.Dialect == dialect.Postgres {
+			// The cached client meets the dropped database: 503.
+			rec := m.do(http.MethodGet, "/api/v1/users", nil, "X-Tenant-ID", "gone")
+			mtStatus(t, rec, http.StatusServiceUnavailable, "users through the cached client of a dropped database")
+			mtLeaks(t, env, rec.Body.String(), tn.Database)
+			m.app.Tenants.Evict("gone")
+		}
+		// Opened again, it says what is wrong.
+		rec := m.do(http.MethodGet, "/api/v1/users", nil, "X-Tenant-ID", "gone")
+		body := mtError(t, rec, http.StatusServiceUnavailable, "tenant_unavailable", "users of a tenant whose database is gone")
+		if !strings.Contains(body.Error.Message, "does not exist") {
+			t.Errorf("message %q does not say the database does not exist", body.Error.Message)
+		}
+		mtLeaks(t, env, rec.Body.String(), tn.Database)
+		rec = m.do(http.MethodPost, "/api/v1/tenants/"+tn.ID+"/provision", nil)
+		mtStatus(t, rec, http.StatusOK, "provision a ready tenant whose database is gone")
+		if got := mtDecode[mtTenant](t, rec); got.Status != "ready" {
+			t.Fatalf("after provisioning: %+v", got)
+		}
+		if us := m.listUsers("gone"); len(us) != 0 {
+			t.Fatalf("users after the database was recreated: %+v", us)
+		}
+		m.createUser("gone", "again@example.com")
+		// With its database back, a ready tenant is not provisioned again.
+		mtError(t, m.do(http.MethodPost, "/api/v1/tenants/"+tn.ID+"/provision", nil), http.StatusConflict, "conflict", "provision a ready tenant")
+		if n := mtCountUsers(t, env, tn.Database); n != 1 {
+			t.Fatalf("%d users after the refused provisioning, want 1", n)
+		}
+	})
+}
+
 func TestProvisionSchemaBehind(t *testing.T) {
 	testdb.EachDialect(t, func(t *testing.T, env testdb.Env) {
 		m := mtNewApp(t, env)

@@ -45,6 +45,7 @@ var (
 	ErrTenantNotFound    = errors.New("tenant not found")
 	ErrTenantInactive    = errors.New("tenant deactivated")
 	ErrTenantNotReady    = errors.New("tenant database not ready")
+	ErrDatabaseMissing   = errors.New("tenant database does not exist")
 	ErrSchemaOutdated    = errors.New("tenant database schema is not at the required version")
 	ErrCapacity          = errors.New("no tenant connection available within the acquire timeout")
 	ErrManagerClosed     = errors.New("tenant manager closed")

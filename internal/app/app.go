@@ -237,7 +237,7 @@ func TenantOpener(server sqldb.Server, dir migrate.Dir, pool sqldb.Pool) (tenanc
 				return nil, err
 			}
 			if !ok {
-				return nil, fmt.Errorf("%w: database %s does not exist", tenancy.ErrTenantNotReady, t.Database)
+				return nil, fmt.Errorf("%w: %s", tenancy.ErrDatabaseMissing, t.Database)
 			}
 		}
 		db, err := server.Open(ctx, t.Database, pool)
@@ -248,7 +248,7 @@ func TenantOpener(server sqldb.Server, dir migrate.Dir, pool sqldb.Pool) (tenanc
 		if err != nil {
 			_ = db.Close()
 			if sqldb.IsMissingDatabase(err) {
-				return nil, fmt.Errorf("%w: database %s does not exist", tenancy.ErrTenantNotReady, t.Database)
+				return nil, fmt.Errorf("%w: %s", tenancy.ErrDatabaseMissing, t.Database)
 			}
 			return nil, fmt.Errorf("read migration state: %w", err)
 		}

@@ -149,7 +149,16 @@ func (s *Service) Retry(ctx context.Context, id uuid.UUID) (*maindb.Tenant, erro
 	}
 	switch {
 	case t.Status == enttenant.StatusReady:
-		return nil, apperr.New(apperr.Conflict, "tenant %q is already provisioned", t.Slug)
+		// Unless its database is gone (dropped by mistake, lost with a
+		// volume): then it is created again, empty, at the latest version.
+		exists, err := s.provisioner.Server.Exists(ctx, t.Database)
+		if err != nil {
+			return nil, fmt.Errorf("check the database of tenant %s: %w", t.Slug, err)
+		}
+		if exists {
+			return nil, apperr.New(apperr.Conflict, "tenant %q is already provisioned", t.Slug)
+		}
+		s.log.WarnContext(ctx, "re-creating the missing database of a ready tenant", slog.String("tenant", t.Slug), slog.String("database", t.Database))
 	case t.Status == enttenant.StatusProvisioning && time.Since(t.UpdatedAt) < s.staleAfter:
 		return nil, apperr.New(apperr.Conflict, "tenant %q is being provisioned; retry after %s without progress", t.Slug, s.staleAfter)
 	}
