@@ -97,6 +97,10 @@ type Manager[C Client] struct {
 
 	stopBackground chan struct{}
 	background     sync.WaitGroup // the idle sweep and the revalidation
+	// backgroundCtx bounds the background work's own lookups; Close
+	// cancels it, so a hanging registry cannot hold a shutdown up.
+	backgroundCtx    context.Context
+	cancelBackground context.CancelFunc
 }
 
 type entry[C any] struct {
@@ -140,6 +144,7 @@ func NewManager[C Client](reg Registry, open Opener[C], cfg ManagerConfig) *Mana
 		slotFreed:      make(chan struct{}),
 		stopBackground: make(chan struct{}),
 	}
+	m.backgroundCtx, m.cancelBackground = context.WithCancel(context.Background())
 	if cfg.IdleTimeout > 0 {
 		every := max(cfg.IdleTimeout/4, 100*time.Millisecond)
 		m.every(every, func(now time.Time) { m.closeIdleBefore(now.Add(-cfg.IdleTimeout).UnixNano()) })
@@ -323,7 +328,10 @@ const lookupReuse = time.Second
 func (m *Manager[C]) lookupShared(ctx context.Context, slug string) (Tenant, uint64, error) {
 	seq := m.evictSeq
 	call, ok := m.lookups[slug]
-	if ok && call.finished != 0 && time.Now().UnixNano()-call.finished > int64(lookupReuse) {
+	// A finished lookup is reused briefly, unless an Evict (of any slug)
+	// came after it started: its answer may be stale, and handing it back
+	// would send the caller round again with the same stale answer.
+	if ok && call.finished != 0 && (time.Now().UnixNano()-call.finished > int64(lookupReuse) || call.seq != seq) {
 		delete(m.lookups, slug)
 		ok = false
 	}
@@ -588,12 +596,14 @@ func (m *Manager[C]) revalidate() {
 			return
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.OpenTimeout)
+		ctx, cancel := context.WithTimeout(m.backgroundCtx, m.cfg.OpenTimeout)
 		t, err := m.lookup(ctx, e.slug)
 		cancel()
 		stale := errors.Is(err, ErrTenantNotFound) || errors.Is(err, ErrTenantInactive) || errors.Is(err, ErrTenantNotReady) ||
 			(err == nil && (t.ID != e.tenant.ID || t.Database != e.tenant.Database))
 		switch {
+		case m.backgroundCtx.Err() != nil:
+			return // closing
 		case stale:
 			m.log.Info("tenant changed in the registry; evicting its client", slog.String("tenant", e.slug))
 			m.evictEntry(e)
@@ -657,6 +667,7 @@ func (m *Manager[C]) Close() error {
 	m.signalLocked()
 	m.mu.Unlock()
 	close(m.stopBackground)
+	m.cancelBackground()
 	m.background.Wait()
 	for _, e := range victims {
 		m.closeIfIdle(e, "close")

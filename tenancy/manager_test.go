@@ -1334,3 +1334,87 @@ func (r *flakyRegistry) LookupTenant(ctx context.Context, slug string) (tenancy.
 	}
 	return r.inner.LookupTenant(ctx, slug)
 }
+
+// A cold Acquire waiting for a slot must not spin when another tenant is
+// evicted meanwhile: its lookup is stale then (any Evict may be about it),
+// and the fresh lookup it needs must really happen, at once, instead of
+// the shared finished one being handed back until it ages out.
+func TestManagerUnrelatedEvictDuringSlotWait(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testdb.SQLite(t))
+	f.addTenants(t, "holder", "other", "waiter")
+	reg := &countingRegistry{inner: f.reg}
+	m := tenancy.NewManager[*countedClient](reg, f.open, tenancy.ManagerConfig{MaxClients: 2, AcquireTimeout: 10 * time.Second})
+	t.Cleanup(func() { _ = m.Close() })
+	ctx := context.Background()
+	lh, err := m.Acquire(ctx, "holder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, err := m.Acquire(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l, err := m.Acquire(ctx, "waiter")
+		if err == nil {
+			l.Release()
+		}
+		got <- err
+	}()
+	eventually(t, 5*time.Second, "the Acquire of waiter waits for a slot", func() bool { return m.Stats().Waits == 1 })
+	before := reg.lookups.Load()
+	m.Evict("other") // leased: its slot frees only on release
+	eventually(t, 400*time.Millisecond, "the waiter looks its tenant up again", func() bool { return reg.lookups.Load() > before })
+	lo.Release()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	lh.Release()
+}
+
+// blockingRegistry answers only when the lookup's context ends.
+type blockingRegistry struct{}
+
+func (blockingRegistry) LookupTenant(ctx context.Context, _ string) (tenancy.Tenant, error) {
+	<-ctx.Done()
+	return tenancy.Tenant{}, ctx.Err()
+}
+
+// Close does not wait out a revalidation stuck on a hanging registry: a
+// shutdown must not spend its grace period there.
+func TestManagerCloseDuringRevalidation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testdb.SQLite(t))
+	f.addTenants(t, "acme")
+	reg := &switchingRegistry{inner: f.reg}
+	m := tenancy.NewManager[*countedClient](reg, f.open, tenancy.ManagerConfig{
+		MaxClients: 2, OpenTimeout: 20 * time.Second, RevalidateInterval: 10 * time.Millisecond,
+	})
+	if err := m.Do(context.Background(), "acme", func(context.Context, *countedClient) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	reg.hang.Store(true)
+	time.Sleep(100 * time.Millisecond) // a revalidation is stuck by now
+	start := time.Now()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Close took %v behind a hanging registry lookup", took)
+	}
+}
+
+// switchingRegistry hangs every lookup once hang is set.
+type switchingRegistry struct {
+	inner tenancy.Registry
+	hang  atomic.Bool
+}
+
+func (r *switchingRegistry) LookupTenant(ctx context.Context, slug string) (tenancy.Tenant, error) {
+	if r.hang.Load() {
+		return blockingRegistry{}.LookupTenant(ctx, slug)
+	}
+	return r.inner.LookupTenant(ctx, slug)
+}

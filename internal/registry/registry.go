@@ -58,18 +58,21 @@ type Options struct {
 	Naming           tenancy.Naming
 	Invalidator      Invalidator
 	Logger           *slog.Logger
-	StaleAfter       time.Duration // default 10m
+	StaleAfter       time.Duration // default 10m, at least twice ProvisionTimeout
 	ProvisionTimeout time.Duration // default 2m
 }
 
 // New returns a Service.
 func New(o Options) *Service {
-	if o.StaleAfter <= 0 {
-		o.StaleAfter = 10 * time.Minute
-	}
 	if o.ProvisionTimeout <= 0 {
 		o.ProvisionTimeout = 2 * time.Minute
 	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = 10 * time.Minute
+	}
+	// A provisioning still within its own time bound is alive: retrying it
+	// would run a second one on the same database.
+	o.StaleAfter = max(o.StaleAfter, 2*o.ProvisionTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
