@@ -1180,6 +1180,20 @@ func TestManagerNotFoundCache(t *testing.T) {
 	}
 }
 
+// acquireInBackground acquires slug in a goroutine, releases the lease at
+// once, and delivers Acquire's error.
+func acquireInBackground(ctx context.Context, m *tenancy.Manager[*countedClient], slug string) <-chan error {
+	got := make(chan error, 1)
+	go func() {
+		l, err := m.Acquire(ctx, slug)
+		if err == nil {
+			l.Release()
+		}
+		got <- err
+	}()
+	return got
+}
+
 // gatedRegistry holds each lookup of one slug until the test lets it go,
 // to land a deactivation in the middle of it.
 type gatedRegistry struct {
@@ -1233,14 +1247,7 @@ func TestManagerEvictDuringColdAcquire(t *testing.T) {
 			reg := &gatedRegistry{inner: f.reg, slug: "acme", entered: make(chan struct{}), release: make(chan struct{})}
 			m := tenancy.NewManager[*countedClient](reg, f.open, tenancy.ManagerConfig{MaxClients: 2})
 			t.Cleanup(func() { _ = m.Close() })
-			got := make(chan error, 1)
-			go func() {
-				l, err := m.Acquire(ctx, "acme")
-				if err == nil {
-					l.Release()
-				}
-				got <- err
-			}()
+			got := acquireInBackground(ctx, m, "acme")
 			<-reg.entered // the lookup has read "active"
 			deactivate(f, m, "acme")
 			close(reg.release)
@@ -1255,14 +1262,7 @@ func TestManagerEvictDuringColdAcquire(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := make(chan error, 1)
-			go func() {
-				l, err := m.Acquire(ctx, "waiter")
-				if err == nil {
-					l.Release()
-				}
-				got <- err
-			}()
+			got := acquireInBackground(ctx, m, "waiter")
 			eventually(t, 5*time.Second, "the Acquire of waiter waits for a slot", func() bool { return m.Stats().Waits == 1 })
 			deactivate(f, m, "waiter")
 			la.Release()
@@ -1355,14 +1355,7 @@ func TestManagerUnrelatedEvictDuringSlotWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan error, 1)
-	go func() {
-		l, err := m.Acquire(ctx, "waiter")
-		if err == nil {
-			l.Release()
-		}
-		got <- err
-	}()
+	got := acquireInBackground(ctx, m, "waiter")
 	eventually(t, 5*time.Second, "the Acquire of waiter waits for a slot", func() bool { return m.Stats().Waits == 1 })
 	before := reg.lookups.Load()
 	m.Evict("other") // leased: its slot frees only on release

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/internal/testdb"
+	"github.com/tenantkit/tenantkit/tenancy"
 	"github.com/tenantkit/tenantkit/tenancy/sqldb"
 )
 
@@ -27,7 +28,7 @@ func TestRunSlowProvisioningStillAnswers(t *testing.T) {
 	// refuses CREATE DATABASE ... TEMPLATE while one is open): hold it past
 	// the write timeout of 6s.
 	ctx := testdb.Context(t, time.Minute)
-	template := env.DBName + "_tenant__template"
+	template := tenancy.Naming{MainDB: env.DBName}.TemplateName()
 	db, err := env.Server.Open(ctx, template, sqldb.Pool{MaxOpen: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package dbmigrate_test
 
 import (
+	"errors"
 	"testing"
 
 	"ariga.io/atlas/sql/migrate"
@@ -87,8 +88,8 @@ func TestApplySQLiteTableRebuildKeepsReferencingRows(t *testing.T) {
 DELETE FROM users WHERE id = 1;
 PRAGMA foreign_keys = on;
 `})
-	if _, err := dbmigrate.Apply(ctx, db, dialect.SQLite, dangling, opts(env, name)); err == nil {
-		t.Fatal("a file leaving posts.author_id dangling was applied")
+	if _, err := dbmigrate.Apply(ctx, db, dialect.SQLite, dangling, opts(env, name)); !errors.Is(err, dbmigrate.ErrForeignKeyViolation) {
+		t.Fatalf("a file leaving posts.author_id dangling = %v, want ErrForeignKeyViolation", err)
 	}
 	var users int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&users); err != nil || users != 1 {

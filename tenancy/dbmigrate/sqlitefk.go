@@ -18,7 +18,11 @@ import (
 // fire the ON DELETE actions of every table referencing the rebuilt one and
 // null or delete their rows. So it is turned off here, outside the
 // transaction, as the Atlas CLI does (sqlite.OpenTx), and the file is
-// checked with PRAGMA foreign_key_check before it commits.
+// checked with PRAGMA foreign_key_check before it commits. Atlas's own
+// helpers are not used: OpenTx works on a pool (the pragma and the
+// transaction may land on different connections), and its restore runs on
+// the caller's context and leaves a connection it could not restore in
+// the pool.
 func sqliteForeignKeysOff(ctx context.Context, conn *sql.Conn) (restore func() error, err error) {
 	var on bool
 	if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&on); err != nil {
